@@ -1,0 +1,1 @@
+#include "slope/slope.hpp"
