@@ -46,14 +46,14 @@ struct Call {
 
 struct Stmt {
   enum class Kind { Input, Assign, Output };
-  Kind kind;
+  Kind kind = Kind::Input;
   std::string name;
   SourceRange nameRange;
   SourceRange range;
   // Input: the declared width.
   double width = 0;
   SourceRange widthRange;
-  // Assign: the value.
+  // Assign: the value; null when its expression has a syntax error (reported already).
   std::unique_ptr<Call> value;
 };
 
@@ -68,6 +68,6 @@ struct File {
 };
 
 /// Prints the tree for `slope dump --stage ast`.
-std::string print(const File &file);
+std::string print(const File &file, const Source &source);
 
 } // namespace slope::ast

@@ -78,7 +78,8 @@ std::string renderDiagnostic(const Source &source, const Diagnostic &diagnostic)
   std::string pad;
   for (size_t i = 0; i < start; ++i)
     pad += line[i] == '\t' ? '\t' : ' ';
-  std::string marker = "^" + std::string(width > 1 ? width - 1 : 0, '~');
+  std::string marker(std::max<size_t>(width, 1), '~');
+  marker[0] = '^';
   out += fmt::format("{} | {}{}\n", std::string(gutter.size(), ' '), pad, marker);
   return out;
 }

@@ -56,7 +56,9 @@ public:
       atLineStart = false;
       tokens.push_back(std::move(*token));
     }
-    Token eof{TokenKind::Eof, {static_cast<uint32_t>(text_.size()), 0}};
+    Token eof;
+    eof.kind = TokenKind::Eof;
+    eof.range = {static_cast<uint32_t>(text_.size()), 0};
     eof.atLineStart = true;
     tokens.push_back(eof);
     return tokens;
@@ -84,7 +86,10 @@ private:
   }
 
   Token make(TokenKind kind, size_t begin) {
-    return Token{kind, range(begin, pos_)};
+    Token t;
+    t.kind = kind;
+    t.range = range(begin, pos_);
+    return t;
   }
 
   static SourceRange range(size_t begin, size_t end) {

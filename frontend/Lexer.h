@@ -33,7 +33,7 @@ enum class TokenKind {
 };
 
 struct Token {
-  TokenKind kind;
+  TokenKind kind = TokenKind::Eof;
   SourceRange range;
   /// The first token on its line; statements begin there when the parser recovers.
   bool atLineStart = false;

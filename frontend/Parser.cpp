@@ -97,10 +97,17 @@ private:
     }
     while (!at(TokenKind::RBrace) && !at(TokenKind::Eof) && !at(TokenKind::KwNetwork)) {
       std::optional<ast::Stmt> stmt = statement();
-      if (stmt)
+      if (stmt) {
         net.stmts.push_back(std::move(*stmt));
-      else
-        recover();
+        continue;
+      }
+      if (broken_) {
+        // Keep the name of a definition whose expression is broken, so that its uses
+        // are not reported as undefined too.
+        net.stmts.push_back(std::move(*broken_));
+        broken_.reset();
+      }
+      recover();
     }
     expect(TokenKind::RBrace, "`}` at the end of the network");
     return net;
@@ -111,7 +118,8 @@ private:
     if (first.kind == TokenKind::KwInput)
       return inputStatement();
     if (first.kind == TokenKind::KwOutput) {
-      ast::Stmt stmt{ast::Stmt::Kind::Output};
+      ast::Stmt stmt;
+    stmt.kind = ast::Stmt::Kind::Output;
       SourceRange start = take().range;
       if (!at(TokenKind::Identifier)) {
         expected(DiagKind::ExpectedToken, "the name of the output value");
@@ -123,14 +131,18 @@ private:
       return stmt;
     }
     if (first.kind == TokenKind::Identifier) {
-      ast::Stmt stmt{ast::Stmt::Kind::Assign};
+      ast::Stmt stmt;
+    stmt.kind = ast::Stmt::Kind::Assign;
       stmt.name = first.text;
       stmt.nameRange = take().range;
       if (!expect(TokenKind::Equal, "`=`"))
         return std::nullopt;
       stmt.value = expression();
-      if (!stmt.value)
+      if (!stmt.value) {
+        stmt.range = stmt.nameRange;
+        broken_ = std::move(stmt);
         return std::nullopt;
+      }
       stmt.range = join(stmt.nameRange, stmt.value->range);
       return stmt;
     }
@@ -139,7 +151,8 @@ private:
   }
 
   std::optional<ast::Stmt> inputStatement() {
-    ast::Stmt stmt{ast::Stmt::Kind::Input};
+    ast::Stmt stmt;
+    stmt.kind = ast::Stmt::Kind::Input;
     SourceRange start = take().range;
     if (!at(TokenKind::Identifier)) {
       expected(DiagKind::ExpectedToken, "the name of the input");
@@ -311,6 +324,7 @@ private:
   std::vector<Token> tokens_;
   DiagnosticEngine &diags_;
   size_t pos_ = 0;
+  std::optional<ast::Stmt> broken_;
 };
 
 } // namespace

@@ -1,1 +1,66 @@
 #include "slope/slope.hpp"
+
+#include "compiler/eval/Reference.h"
+#include "compiler/passes/Pipeline.h"
+#include "src/Driver.h"
+
+#include <fmt/format.h>
+
+namespace slope {
+
+struct Network::Impl {
+  ir::Graph graph;
+  ir::ParameterValues parameters;
+  std::vector<std::string> warnings;
+  bool reference = false;
+};
+
+Network::Network(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+const std::string &Network::name() const { return impl_->graph.name; }
+int64_t Network::input_size() const { return impl_->graph.inputWidth(); }
+int64_t Network::output_size() const { return impl_->graph.outputWidth(); }
+const std::vector<std::string> &Network::warnings() const { return impl_->warnings; }
+
+void Network::forward(const float *input, float *output, int64_t batch) const {
+  if (batch < 0)
+    throw Error(driver::errorText(fmt::format("batch must not be negative, got {}", batch)));
+  if (batch == 0)
+    return;
+  if (!input || !output)
+    throw Error(driver::errorText("forward: input and output must not be null"));
+  std::vector<float> y = eval::evaluate(impl_->graph, impl_->parameters, input, batch);
+  std::copy(y.begin(), y.end(), output);
+}
+
+namespace {
+
+Network compile(const Source &source, const Options &options) {
+  ir::Module module = driver::compileSource(source);
+  auto impl = std::make_shared<Network::Impl>();
+  impl->graph = driver::selectNetwork(module, options.network, source);
+  passes::PipelineOptions pipeline;
+  pipeline.fuse = options.fuse;
+  passes::runPipeline(impl->graph, pipeline);
+  // After the pipeline: values removed as dead read no parameters.
+  impl->parameters = driver::loadParameters(impl->graph, options, impl->warnings);
+  impl->reference = options.reference;
+  return Network(std::move(impl));
+}
+
+} // namespace
+
+Network compile_file(const std::string &path, const Options &options) {
+  std::unique_ptr<Source> source = driver::readSource(path);
+  return compile(*source, options);
+}
+
+Network compile_source(std::string_view text, const Options &options,
+                       const std::string &source_name) {
+  Source source(source_name, std::string(text));
+  return compile(source, options);
+}
+
+const char *version() { return SLOPE_VERSION; }
+
+} // namespace slope

@@ -78,7 +78,7 @@ std::optional<size_t> attrIndex(Op op, std::string_view name);
 using ValueId = uint32_t;
 
 struct Node {
-  Op op;
+  Op op = Op::Input;
   std::vector<ValueId> operands;
   /// One per opInfo(op).attrs, in that order. Int and Bool are exact in a double;
   /// Approximation holds its enum's index.
