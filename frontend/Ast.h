@@ -53,8 +53,11 @@ struct Stmt {
   // Input: the declared width.
   double width = 0;
   SourceRange widthRange;
-  // Assign: the value; null when its expression has a syntax error (reported already).
+  // Assign: the value.
   std::unique_ptr<Call> value;
+  /// A syntax error follows the name (reported already): the name is declared, so that
+  /// its uses report nothing more, and nothing else of the statement is known.
+  bool broken = false;
 };
 
 struct Network {

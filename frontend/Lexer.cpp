@@ -55,6 +55,15 @@ public:
       token->atLineStart = atLineStart;
       atLineStart = false;
       tokens.push_back(std::move(*token));
+      if (unterminated_) {
+        // What follows an unterminated string on its line is lost: an Error token
+        // makes the parser skip to the next statement without another report.
+        Token lost;
+        lost.kind = TokenKind::Error;
+        lost.range = range(pos_, pos_);
+        tokens.push_back(lost);
+        unterminated_ = false;
+      }
     }
     Token eof;
     eof.kind = TokenKind::Eof;
@@ -76,8 +85,15 @@ private:
       } else if (c == ' ' || c == '\t' || c == '\r') {
         ++pos_;
       } else if (c == '#') {
-        while (pos_ < text_.size() && text_[pos_] != '\n')
-          ++pos_;
+        bool reported = false;
+        while (pos_ < text_.size() && text_[pos_] != '\n') {
+          size_t n = utf8Length(text_, pos_);
+          if (n == 0 && !reported) {
+            diags_.report(DiagKind::InvalidUtf8, range(pos_, pos_ + 1));
+            reported = true; // once per comment
+          }
+          pos_ += n == 0 ? 1 : n;
+        }
       } else {
         break;
       }
@@ -208,8 +224,8 @@ private:
       contents += text_[pos_++];
     }
     if (pos_ >= text_.size() || text_[pos_] != '"') {
-      // Reported once; the parser goes on as if the string were closed here.
       diags_.report(DiagKind::UnterminatedString, range(begin, pos_));
+      unterminated_ = true;
     } else {
       ++pos_;
     }
@@ -221,6 +237,7 @@ private:
   std::string_view text_;
   DiagnosticEngine &diags_;
   size_t pos_ = 0;
+  bool unterminated_ = false;
 };
 
 } // namespace

@@ -59,7 +59,10 @@ public:
           break;
         }
         input = &stmt;
-        lowerInput(stmt);
+        if (stmt.broken)
+          define(stmt.name, stmt.nameRange, std::nullopt);
+        else
+          lowerInput(stmt);
         break;
       case ast::Stmt::Kind::Assign:
         lowerAssign(stmt);
@@ -135,7 +138,7 @@ private:
     nestedCount_ = 0;
     unnamedParametric_.clear();
     std::optional<ValueId> value;
-    if (stmt.value)
+    if (!stmt.broken)
       value = lowerCall(*stmt.value, /*isRoot=*/true);
     define(stmt.name, stmt.nameRange, value);
   }
@@ -430,7 +433,7 @@ std::optional<ir::Module> lower(const ast::File &file, DiagnosticEngine &diags) 
     if (std::optional<ir::Graph> graph = NetworkLowering(network, diags).run())
       module.networks.push_back(std::move(*graph));
   }
-  if (file.networks.empty() && diags.errorCount() == errorsBefore)
+  if (file.networks.empty() && !diags.hasErrors())
     diags.report(DiagKind::NoNetwork, SourceRange{0, 0});
   if (diags.errorCount() != errorsBefore)
     return std::nullopt;

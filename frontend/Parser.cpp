@@ -138,11 +138,8 @@ private:
       if (!expect(TokenKind::Equal, "`=`"))
         return std::nullopt;
       stmt.value = expression();
-      if (!stmt.value) {
-        stmt.range = stmt.nameRange;
-        broken_ = std::move(stmt);
-        return std::nullopt;
-      }
+      if (!stmt.value)
+        return brokenAfterName(std::move(stmt));
       stmt.range = join(stmt.nameRange, stmt.value->range);
       return stmt;
     }
@@ -161,10 +158,10 @@ private:
     stmt.name = peek().text;
     stmt.nameRange = take().range;
     if (!expect(TokenKind::Colon, "`:` and a type"))
-      return std::nullopt;
+      return brokenAfterName(std::move(stmt));
     if (!at(TokenKind::Identifier)) {
       expected(DiagKind::ExpectedToken, "a type such as `f32[64]`");
-      return std::nullopt;
+      return brokenAfterName(std::move(stmt));
     }
     if (peek().text != "f32") {
       diags_.report(DiagKind::UnsupportedElementType, peek().range, peek().text);
@@ -172,18 +169,25 @@ private:
     }
     take();
     if (!expect(TokenKind::LBracket, "`[` and the width"))
-      return std::nullopt;
+      return brokenAfterName(std::move(stmt));
     if (!at(TokenKind::Number)) {
       expected(DiagKind::ExpectedToken, "the width");
-      return std::nullopt;
+      return brokenAfterName(std::move(stmt));
     }
     stmt.width = peek().number;
     stmt.widthRange = take().range;
     SourceRange end = peek().range;
     if (!expect(TokenKind::RBracket, "`]`"))
-      return std::nullopt;
+      return brokenAfterName(std::move(stmt));
     stmt.range = join(start, end);
     return stmt;
+  }
+
+  std::nullopt_t brokenAfterName(ast::Stmt stmt) {
+    stmt.range = stmt.nameRange;
+    stmt.broken = true;
+    broken_ = std::move(stmt);
+    return std::nullopt;
   }
 
   /// expr = (call | name) { "|>" call }, where a bare name must be followed by a pipe.
