@@ -1,5 +1,6 @@
 #include "slope/slope.hpp"
 
+#include "compiler/backend/Jit.h"
 #include "compiler/eval/Reference.h"
 #include "compiler/passes/Pipeline.h"
 #include "src/Driver.h"
@@ -12,7 +13,8 @@ struct Network::Impl {
   ir::Graph graph;
   ir::ParameterValues parameters;
   std::vector<std::string> warnings;
-  bool reference = false;
+  /// Null when the network runs on the reference evaluator.
+  std::unique_ptr<backend::JitModule> jit;
 };
 
 Network::Network(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
@@ -29,6 +31,11 @@ void Network::forward(const float *input, float *output, int64_t batch) const {
     return;
   if (!input || !output)
     throw Error(driver::errorText("forward: input and output must not be null"));
+  if (impl_->jit) {
+    if (impl_->jit->forward(input, output, batch) != 0)
+      throw Error(driver::errorText("forward: out of memory for the intermediate values"));
+    return;
+  }
   std::vector<float> y = eval::evaluate(impl_->graph, impl_->parameters, input, batch);
   std::copy(y.begin(), y.end(), output);
 }
@@ -44,7 +51,13 @@ Network compile(const Source &source, const Options &options) {
   passes::runPipeline(impl->graph, pipeline);
   // After the pipeline: values removed as dead read no parameters.
   impl->parameters = driver::loadParameters(impl->graph, options, impl->warnings);
-  impl->reference = options.reference;
+  if (!options.reference) {
+    try {
+      impl->jit = backend::JitModule::compile(impl->graph, impl->parameters);
+    } catch (const backend::CodegenError &e) {
+      throw Error(driver::errorText(fmt::format("{}; `--reference` runs it on the reference evaluator", e.what())));
+    }
+  }
   return Network(std::move(impl));
 }
 

@@ -2,6 +2,7 @@
 //
 // Exit status: 0 success, 1 a user error (bad source, data file or option value) with a
 // message on stderr, 2 a usage error, 3 an internal error (a bug in slope).
+#include "compiler/backend/Jit.h"
 #include "compiler/ir/Graph.h"
 #include "compiler/passes/Pipeline.h"
 #include "frontend/Ast.h"
@@ -113,15 +114,23 @@ int runDump(const DumpArgs &args) {
     graphs.push_back(slope::driver::selectNetwork(module, args.network, *source));
   std::string out;
   for (slope::ir::Graph &graph : graphs) {
-    if (args.stage == "fused") {
-      slope::passes::PipelineOptions pipeline;
-      pipeline.fuse = !args.noFuse;
-      slope::passes::runPipeline(graph, pipeline);
-    } else if (args.stage != "ir") {
-      throw slope::Error(slope::driver::errorText(
-          fmt::format("`--stage {}` is not supported yet by this build", args.stage)));
+    if (args.stage == "ir") {
+      out += (out.empty() ? "" : "\n") + slope::ir::print(graph);
+      continue;
     }
-    out += (out.empty() ? "" : "\n") + slope::ir::print(graph);
+    slope::passes::PipelineOptions pipeline;
+    pipeline.fuse = !args.noFuse;
+    slope::passes::runPipeline(graph, pipeline);
+    try {
+      if (args.stage == "fused")
+        out += (out.empty() ? "" : "\n") + slope::ir::print(graph);
+      else if (args.stage == "llvm")
+        out += slope::backend::emitLlvmText(graph);
+      else
+        out += slope::backend::emitAssembly(graph);
+    } catch (const slope::backend::CodegenError &e) {
+      throw slope::Error(slope::driver::errorText(e.what()));
+    }
   }
   fmt::print("{}", out);
   return 0;
