@@ -3,9 +3,13 @@
 #include "compiler/backend/Jit.h"
 #include "compiler/eval/Reference.h"
 #include "compiler/passes/Pipeline.h"
+#include "runtime/ThreadPool.h"
 #include "src/Driver.h"
 
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
 
 namespace slope {
 
@@ -15,6 +19,10 @@ struct Network::Impl {
   std::vector<std::string> warnings;
   /// Null when the network runs on the reference evaluator.
   std::unique_ptr<backend::JitModule> jit;
+  /// Null when forward runs on the calling thread only.
+  std::shared_ptr<runtime::ThreadPool> pool;
+  /// Floating-point operations per row, to decide when splitting a batch pays.
+  double flopsPerRow = 0;
 };
 
 Network::Network(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
@@ -32,7 +40,27 @@ void Network::forward(const float *input, float *output, int64_t batch) const {
   if (!input || !output)
     throw Error(driver::errorText("forward: input and output must not be null"));
   if (impl_->jit) {
-    if (impl_->jit->forward(input, output, batch) != 0)
+    const backend::JitModule &jit = *impl_->jit;
+    // Rows are independent: a large batch is split into one contiguous slice per thread.
+    // Below about a millisecond of work, waking the workers would cost more than it saves.
+    constexpr double kSplitFlops = 2e6;
+    unsigned parts = 1;
+    if (impl_->pool && batch >= 2 && impl_->flopsPerRow * double(batch) >= kSplitFlops)
+      parts = static_cast<unsigned>(std::min<int64_t>(impl_->pool->threads(), batch));
+    if (parts == 1) {
+      if (jit.forward(input, output, batch) != 0)
+        throw Error(driver::errorText("forward: out of memory for the intermediate values"));
+      return;
+    }
+    const int64_t rows = (batch + parts - 1) / parts;
+    std::atomic<bool> failed{false};
+    impl_->pool->run(parts, [&](size_t part) {
+      int64_t begin = int64_t(part) * rows, count = std::min(rows, batch - begin);
+      if (count > 0 && jit.forward(input + begin * jit.inputWidth(),
+                                   output + begin * jit.outputWidth(), count) != 0)
+        failed = true;
+    });
+    if (failed)
       throw Error(driver::errorText("forward: out of memory for the intermediate values"));
     return;
   }
@@ -51,6 +79,13 @@ Network compile(const Source &source, const Options &options) {
   passes::runPipeline(impl->graph, pipeline);
   // After the pipeline: values removed as dead read no parameters.
   impl->parameters = driver::loadParameters(impl->graph, options, impl->warnings);
+  for (const ir::Node &node : impl->graph.nodes)
+    impl->flopsPerRow += node.op == ir::Op::Dense
+                             ? 2.0 * double(impl->graph.node(node.operands[0]).width) * double(node.width)
+                             : double(node.width);
+  unsigned threads = options.threads ? options.threads : runtime::ThreadPool::hardwareThreads();
+  if (threads > 1)
+    impl->pool = runtime::ThreadPool::shared(threads);
   if (!options.reference) {
     try {
       impl->jit = backend::JitModule::compile(impl->graph, impl->parameters);

@@ -1,0 +1,99 @@
+#include "runtime/ThreadPool.h"
+
+#include <chrono>
+
+namespace slope::runtime {
+
+ThreadPool::ThreadPool(unsigned threads) {
+  for (unsigned i = 1; i < threads; ++i)
+    workers_.emplace_back([this] { workerLoop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
+  for (std::thread &t : workers_)
+    t.join();
+}
+
+unsigned ThreadPool::hardwareThreads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+std::shared_ptr<ThreadPool> ThreadPool::shared(unsigned threads) {
+  static std::mutex mutex;
+  static std::map<unsigned, std::shared_ptr<ThreadPool>> pools;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::shared_ptr<ThreadPool> &pool = pools[threads];
+  if (!pool)
+    pool = std::make_shared<ThreadPool>(threads);
+  return pool;
+}
+
+void ThreadPool::drain(Job &job) {
+  size_t done = 0;
+  while (true) {
+    size_t part = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (part >= job.parts)
+      break;
+    (*job.fn)(part);
+    ++done;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  job.finished += done;
+}
+
+void ThreadPool::run(size_t parts, const std::function<void(size_t)> &fn) {
+  std::unique_lock<std::mutex> busy(jobMutex_, std::try_to_lock);
+  if (workers_.empty() || parts <= 1 || !busy.owns_lock()) {
+    for (size_t i = 0; i < parts; ++i)
+      fn(i);
+    return;
+  }
+  Job job;
+  job.fn = &fn;
+  job.parts = parts;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = &job;
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
+  drain(job);
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [&] { return job.finished == job.parts && job.active == 0; });
+  job_ = nullptr;
+}
+
+void ThreadPool::workerLoop() {
+  uint64_t seen = 0;
+  while (true) {
+    // Spin briefly for the next job before sleeping: a forward pass called in a loop
+    // then finds its workers awake.
+    auto spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+    while (generation_.load(std::memory_order_acquire) == seen &&
+           std::chrono::steady_clock::now() < spinUntil)
+      std::this_thread::yield();
+    std::unique_lock<std::mutex> lock(mutex_);
+    wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+    seen = generation_.load(std::memory_order_acquire);
+    if (stopping_)
+      return;
+    Job *job = job_;
+    if (!job)
+      continue;
+    ++job->active;
+    lock.unlock();
+    drain(*job);
+    lock.lock();
+    --job->active;
+    done_.notify_all();
+  }
+}
+
+} // namespace slope::runtime

@@ -1,0 +1,68 @@
+// A persistent pool of worker threads for splitting one forward pass into parts.
+//
+// `run(parts, fn)` calls fn(0) ... fn(parts - 1), the caller taking a share, and returns
+// when all have finished. Workers are started once and sleep between jobs (after a short
+// spin, so that back-to-back calls do not pay a wake-up each). The pool runs one job at
+// a time: a caller that finds it busy (another thread's forward pass) runs its parts
+// itself rather than wait, so concurrent callers never deadlock or oversubscribe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace slope::runtime {
+
+class ThreadPool {
+public:
+  /// A pool with `threads - 1` workers (the caller is the last thread).
+  explicit ThreadPool(unsigned threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool &) = delete;
+  ThreadPool &operator=(const ThreadPool &) = delete;
+
+  unsigned threads() const { return static_cast<unsigned>(workers_.size()) + 1; }
+
+  void run(size_t parts, const std::function<void(size_t)> &fn);
+
+  /// A pool of `threads` threads shared by every network of the process that asks for
+  /// that many (pools are created on first use and live until exit).
+  static std::shared_ptr<ThreadPool> shared(unsigned threads);
+
+  /// The number of threads "all cores" means: std::thread::hardware_concurrency(), at
+  /// least 1.
+  static unsigned hardwareThreads();
+
+private:
+  /// One call of run(), on the caller's stack. Workers join it under `mutex_` while it
+  /// is posted; the caller takes it down only once every part is done and every worker
+  /// that joined has left, so no worker ever holds a stale job.
+  struct Job {
+    const std::function<void(size_t)> *fn;
+    size_t parts;
+    std::atomic<size_t> next{0};
+    size_t finished = 0; // guarded by mutex_
+    unsigned active = 0; // workers inside drain(); guarded by mutex_
+  };
+
+  void workerLoop();
+  void drain(Job &job);
+
+  std::vector<std::thread> workers_;
+  std::mutex jobMutex_; // held by the caller whose job the pool runs
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  Job *job_ = nullptr; // the posted job; guarded by mutex_
+  std::atomic<uint64_t> generation_{0};
+  bool stopping_ = false;
+};
+
+} // namespace slope::runtime

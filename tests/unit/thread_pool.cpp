@@ -1,0 +1,47 @@
+#include "runtime/ThreadPool.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+using slope::runtime::ThreadPool;
+
+TEST_CASE("thread pool runs every part exactly once") {
+  for (unsigned threads : {1u, 2u, 4u}) {
+    ThreadPool pool(threads);
+    CHECK(pool.threads() == threads);
+    for (size_t parts : {0u, 1u, 2u, 3u, 17u, 256u}) {
+      std::vector<std::atomic<int>> hits(parts);
+      for (int repeat = 0; repeat < 20; ++repeat)
+        pool.run(parts, [&](size_t i) { hits[i].fetch_add(1); });
+      for (size_t i = 0; i < parts; ++i)
+        CHECK(hits[i].load() == 20);
+    }
+  }
+}
+
+TEST_CASE("thread pool shared by concurrent callers") {
+  // A caller that finds the pool busy runs its parts itself; none is lost or repeated.
+  ThreadPool pool(3);
+  constexpr int kCallers = 4, kCalls = 200, kParts = 8;
+  std::vector<std::atomic<int>> total(kCallers);
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c)
+    callers.emplace_back([&, c] {
+      for (int call = 0; call < kCalls; ++call)
+        pool.run(kParts, [&](size_t) { total[c].fetch_add(1); });
+    });
+  for (std::thread &t : callers)
+    t.join();
+  for (int c = 0; c < kCallers; ++c)
+    CHECK(total[c].load() == kCalls * kParts);
+}
+
+TEST_CASE("shared pools are one per thread count") {
+  CHECK(ThreadPool::shared(2) == ThreadPool::shared(2));
+  CHECK(ThreadPool::shared(2) != ThreadPool::shared(3));
+  CHECK(ThreadPool::shared(3)->threads() == 3);
+  CHECK(ThreadPool::hardwareThreads() >= 1);
+}
