@@ -134,8 +134,8 @@ Value *expOfReduced(Emitter &e, Value *r) {
 
 // expm1(r) for |r| <= ln2/2: Arm's expm1f polynomial, expm1(r) ~ r + r^2 * P(r).
 Value *expm1OfReduced(Emitter &e, Value *r) {
-  Value *p = e.horner(r, {0x1.fffffep-2f, 0x1.5554aep-3f, 0x1.555736p-5f, 0x1.12287cp-7f,
-                          0x1.6b55a2p-10f});
+  Value *p = e.horner(
+      r, {0x1.fffffep-2f, 0x1.5554aep-3f, 0x1.555736p-5f, 0x1.12287cp-7f, 0x1.6b55a2p-10f});
   return e.fma(e.mul(r, r), p, r);
 }
 
@@ -217,9 +217,9 @@ llvm::Value *emitLog1p(llvm::IRBuilderBase &b, llvm::Value *x) {
   Value *fourOver2k = e.fromBits(e.isub(e.i(std::bit_cast<int32_t>(4.0f)), k));
   Value *m = e.add(scaledX, e.fma(e.f(0.25f), fourOver2k, e.f(-1.0f)));
   // log1p(m) ~ m + m^2 * P(m) on [-0.25, 0.5].
-  Value *p = e.horner(m, {-0x1p-1f, 0x1.5555aap-2f, -0x1.000038p-2f, 0x1.99675cp-3f,
-                          -0x1.54ef78p-3f, 0x1.28a1f4p-3f, -0x1.0da91p-3f, 0x1.abcb6p-4f,
-                          -0x1.6f0d5ep-5f});
+  Value *p =
+      e.horner(m, {-0x1p-1f, 0x1.5555aap-2f, -0x1.000038p-2f, 0x1.99675cp-3f, -0x1.54ef78p-3f,
+                   0x1.28a1f4p-3f, -0x1.0da91p-3f, 0x1.abcb6p-4f, -0x1.6f0d5ep-5f});
   Value *logm = e.fma(m, e.mul(m, p), m);
   Value *kf = e.toFloat(e.ashr(k, 23));
   Value *result = e.fma(kf, e.f(0x1.62e43p-1f), logm);
@@ -255,8 +255,8 @@ llvm::Value *emitErf(llvm::IRBuilderBase &b, llvm::Value *x) {
   // Above 3.92 erf rounds to 1, so a is clamped at 4 (where 1 - exp(-R) rounds to 1).
   Value *a = e.minC(e.fabs(x), 4.0f);
   Value *a2 = e.mul(a, a);
-  Value *small = e.horner(a2, {0x1.06eba6p-03f, -0x1.8126e0p-02f, 0x1.ce1a46p-04f,
-                               -0x1.b68bd2p-06f, 0x1.473f48p-08f, -0x1.3a1a82p-11f});
+  Value *small = e.horner(a2, {0x1.06eba6p-03f, -0x1.8126e0p-02f, 0x1.ce1a46p-04f, -0x1.b68bd2p-06f,
+                               0x1.473f48p-08f, -0x1.3a1a82p-11f});
   small = e.fma(small, a, a);
   Value *r = e.horner(a, {0x1.079d0cp-3f, 0x1.450aa0p-1f, 0x1.b55cb0p-4f, -0x1.8d6300p-6f,
                           0x1.fd1336p-9f, -0x1.91d2ccp-12f, 0x1.222900p-16f});
