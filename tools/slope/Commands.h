@@ -20,6 +20,7 @@ Command addCheckCommand(CLI::App &app);
 Command addRunCommand(CLI::App &app);
 Command addDumpCommand(CLI::App &app);
 Command addCompileCommand(CLI::App &app);
+Command addBenchCommand(CLI::App &app);
 
 /// A user error, as the command line prints it: "error: <message>".
 [[noreturn]] void fail(std::string_view message);

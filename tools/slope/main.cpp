@@ -20,6 +20,7 @@ int main(int argc, char **argv) {
       slope::cli::addRunCommand(app),
       slope::cli::addCompileCommand(app),
       slope::cli::addDumpCommand(app),
+      slope::cli::addBenchCommand(app),
   };
 
   try {
