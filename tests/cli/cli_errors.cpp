@@ -1,0 +1,204 @@
+// `slope run` failures: user errors (exit 1, one exact message on stderr, nothing on
+// stdout), usage errors (exit 2), and the promise that a failed run never leaves an
+// output file behind, nor changes one that was there (SPEC §3).
+#include "TestUtil.h"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+namespace {
+
+namespace fs = std::filesystem;
+using slope::runtime::Tensor;
+using slope::testutil::readBytes;
+using slope::testutil::RunResult;
+using slope::testutil::runSlope;
+using slope::testutil::scratchDir;
+using slope::testutil::sourceDir;
+using slope::testutil::tensor;
+using slope::testutil::writeBytes;
+using slope::testutil::writeSafetensors;
+
+void writeNpy(const fs::path &path, const Tensor &t) { slope::runtime::writeNpy(path.string(), t); }
+
+/// A scratch directory holding:
+///   small.slope   x [4] -> dense h [3]; reads h.weight [3, 4], h.bias [3]
+///   two.slope     networks 'a' and 'b'
+///   w.safetensors small's weights; x.npy [2, 4]
+fs::path setUp(const std::string &name) {
+  fs::path dir = scratchDir(name);
+  writeBytes(dir / "small.slope", "network small {\n  input x : f32[4]\n  h = dense(x, 3)\n  output h\n}\n");
+  writeBytes(dir / "two.slope", "network a {\n  input x : f32[4]\n  y = relu(x)\n  output y\n}\n"
+                                "network b {\n  input x : f32[4]\n  y = relu(x)\n  output y\n}\n");
+  writeSafetensors(dir / "w.safetensors", {{"h.weight", tensor({3, 4}, std::vector<float>(12, 1))},
+                                           {"h.bias", tensor({3}, {0, 0, 0})}});
+  writeNpy(dir / "x.npy", tensor({2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}));
+  return dir;
+}
+
+struct Failure {
+  const char *what;
+  std::vector<std::string> args; // after `run`, without --output
+  std::string err;
+};
+
+/// Every way `slope run` can fail with a user error in the scratch directory of setUp.
+std::vector<Failure> userErrors(const fs::path &dir) {
+  std::string w = readBytes(dir / "w.safetensors");
+  writeBytes(dir / "truncated.safetensors", w.substr(0, w.size() - 8));
+  writeSafetensors(dir / "shape.safetensors", {{"h.weight", tensor({4, 3}, std::vector<float>(12, 1))},
+                                               {"h.bias", tensor({3}, {0, 0, 0})}});
+  writeSafetensors(dir / "nobias.safetensors", {{"h.weight", tensor({3, 4}, std::vector<float>(12, 1))}});
+  writeNpy(dir / "x5.npy", tensor({2, 5}, std::vector<float>(10, 1)));
+  writeNpy(dir / "x3d.npy", tensor({1, 2, 4}, std::vector<float>(8, 1)));
+  writeNpy(dir / "x1d.npy", tensor({3}, {1, 2, 3}));
+  writeBytes(dir / "bad.slope", "network n {\n  input x : f32[4]\n  output y\n}\n");
+  return {
+      {"no weights option", {"small.slope", "--input", "x.npy"},
+       "error: network 'small' reads parameters ('h.weight' first); give a weights file with "
+       "--weights FILE, or --random-weights SEED\n"},
+      {"missing weights file", {"small.slope", "--weights", "nope.safetensors", "--input", "x.npy"},
+       "error: nope.safetensors: cannot open file: No such file or directory\n"},
+      {"truncated weights file", {"small.slope", "--weights", "truncated.safetensors", "--input", "x.npy"},
+       "error: truncated.safetensors: tensor 'h.bias': data_offsets [48, 60] run past the end of "
+       "the data (52 bytes)\n"},
+      {"wrong shape", {"small.slope", "--weights", "shape.safetensors", "--input", "x.npy"},
+       "error: shape.safetensors: tensor 'h.weight' has shape [4, 3]; expected [3, 4]\n"},
+      {"missing key", {"small.slope", "--weights", "nobias.safetensors", "--input", "x.npy"},
+       "error: nobias.safetensors: missing tensor 'h.bias'; network 'small' reads it with shape [3]\n"},
+      {"input of the wrong width", {"small.slope", "--weights", "w.safetensors", "--input", "x5.npy"},
+       "error: x5.npy: input has shape [2, 5]; network 'small' expects [batch, 4] or [4]\n"},
+      {"input of rank 3", {"small.slope", "--weights", "w.safetensors", "--input", "x3d.npy"},
+       "error: x3d.npy: input has shape [1, 2, 4]; network 'small' expects [batch, 4] or [4]\n"},
+      {"vector input of the wrong width", {"small.slope", "--weights", "w.safetensors", "--input", "x1d.npy"},
+       "error: x1d.npy: input has shape [3]; network 'small' expects [batch, 4] or [4]\n"},
+      {"missing input file", {"small.slope", "--weights", "w.safetensors", "--input", "nope.npy"},
+       "error: nope.npy: cannot open file: No such file or directory\n"},
+      {"nonexistent source", {"nope.slope", "--weights", "w.safetensors", "--input", "x.npy"},
+       "error: cannot read 'nope.slope': No such file or directory\n"},
+      {"bad source", {"bad.slope", "--input", "x.npy"},
+       "bad.slope:3:10: error: use of undefined value 'y'; did you mean 'x'?\n"
+       "   3 |   output y\n"
+       "     |          ^\n"},
+      {"several networks without --network", {"two.slope", "--input", "x.npy"},
+       "error: 'two.slope' defines 2 networks ('a', 'b'); choose one with --network\n"},
+      {"unknown --network", {"two.slope", "--network", "c", "--input", "x.npy"},
+       "error: 'two.slope' has no network 'c'; it defines 'a', 'b'\n"},
+  };
+}
+
+} // namespace
+
+TEST_CASE("run: user errors exit 1 with one exact message") {
+  fs::path dir = setUp("cli_errors_user");
+  for (const Failure &f : userErrors(dir)) {
+    SUBCASE(f.what) {
+      std::vector<std::string> args = {"run"};
+      args.insert(args.end(), f.args.begin(), f.args.end());
+      RunResult r = runSlope(args, dir.string());
+      CHECK(r.status == 1);
+      CHECK(r.out == "");
+      CHECK(r.err == f.err);
+    }
+  }
+}
+
+TEST_CASE("run: a failed run writes no output file") {
+  fs::path dir = setUp("cli_errors_no_output");
+  for (const Failure &f : userErrors(dir)) {
+    SUBCASE(f.what) {
+      std::vector<std::string> args = {"run"};
+      args.insert(args.end(), f.args.begin(), f.args.end());
+      args.insert(args.end(), {"--output", "y.npy"});
+      fs::remove(dir / "y.npy");
+      RunResult r = runSlope(args, dir.string());
+      CHECK(r.status == 1);
+      CHECK(r.err == f.err);
+      CHECK_FALSE(fs::exists(dir / "y.npy"));
+    }
+  }
+}
+
+TEST_CASE("run: a failed run leaves an existing output file unchanged") {
+  fs::path dir = setUp("cli_errors_keep_output");
+  const std::string previous = "not an .npy file, and it must stay as it is\n";
+  for (const Failure &f : userErrors(dir)) {
+    SUBCASE(f.what) {
+      writeBytes(dir / "y.npy", previous);
+      std::vector<std::string> args = {"run"};
+      args.insert(args.end(), f.args.begin(), f.args.end());
+      args.insert(args.end(), {"--output", "y.npy"});
+      RunResult r = runSlope(args, dir.string());
+      CHECK(r.status == 1);
+      CHECK(r.err == f.err);
+      REQUIRE(fs::exists(dir / "y.npy"));
+      CHECK(readBytes(dir / "y.npy") == previous);
+    }
+  }
+  // Nothing else was left in the directory (no temporary files).
+  for (const auto &entry : fs::directory_iterator(dir))
+    CHECK_MESSAGE(entry.path().filename().string().find(".tmp") == std::string::npos,
+                  entry.path().filename().string());
+}
+
+TEST_CASE("run: an unwritable output path is a user error, and leaves nothing behind") {
+  fs::path dir = setUp("cli_errors_unwritable");
+  SUBCASE("missing directory") {
+    RunResult r = runSlope({"run", "small.slope", "--weights", "w.safetensors", "--input", "x.npy",
+                            "--output", "nodir/y.npy"},
+                           dir.string());
+    CHECK(r.status == 1);
+    CHECK(r.out == "");
+    CHECK(r.err == "error: nodir/y.npy: cannot write file: No such file or directory\n");
+  }
+  SUBCASE("a directory in the way") {
+    fs::create_directory(dir / "taken.npy");
+    RunResult r = runSlope({"run", "small.slope", "--weights", "w.safetensors", "--input", "x.npy",
+                            "--output", "taken.npy"},
+                           dir.string());
+    CHECK(r.status == 1);
+    CHECK(r.out == "");
+    CHECK(r.err == "error: taken.npy: cannot write file: Is a directory\n");
+    CHECK(fs::is_directory(dir / "taken.npy"));
+    CHECK(fs::is_empty(dir / "taken.npy"));
+  }
+  for (const auto &entry : fs::directory_iterator(dir))
+    CHECK_MESSAGE(entry.path().filename().string().find(".tmp") == std::string::npos,
+                  entry.path().filename().string());
+}
+
+TEST_CASE("usage errors exit 2") {
+  fs::path dir = setUp("cli_errors_usage");
+  struct Usage {
+    const char *what;
+    std::vector<std::string> args;
+    std::string err;
+  };
+  const std::vector<Usage> cases = {
+      {"no subcommand", {}, "A subcommand is required\nRun with --help for more information.\n"},
+      {"unknown subcommand", {"frobnicate", "small.slope"},
+       "A subcommand is required\nRun with --help for more information.\n"},
+      {"unknown option",
+       {"run", "small.slope", "--weights", "w.safetensors", "--input", "x.npy", "--bogus"},
+       "The following argument was not expected: --bogus\nRun with --help for more information.\n"},
+      {"--weights with --random-weights",
+       {"run", "small.slope", "--weights", "w.safetensors", "--random-weights", "7", "--input", "x.npy"},
+       "--weights excludes --random-weights\nRun with --help for more information.\n"},
+      {"missing --input", {"run", "small.slope", "--weights", "w.safetensors"},
+       "--input is required\nRun with --help for more information.\n"},
+      {"check without a file", {"check"}, "NET is required\nRun with --help for more information.\n"},
+  };
+  for (const Usage &u : cases) {
+    SUBCASE(u.what) {
+      std::vector<std::string> args = u.args;
+      if (!args.empty() && args[0] == "run")
+        args.insert(args.end(), {"--output", "y.npy"});
+      RunResult r = runSlope(args, dir.string());
+      CHECK(r.status == 2);
+      CHECK(r.out == "");
+      CHECK(r.err == u.err);
+      CHECK_FALSE(fs::exists(dir / "y.npy"));
+    }
+  }
+}
