@@ -1,0 +1,82 @@
+// The JIT: a network compiled in memory for the host CPU (an ORC LLJIT, in the spirit
+// of LLVM's KaleidoscopeJIT), and the optimized IR and assembly `slope dump` prints.
+//
+// This header is included by the public API and the CLI: it exposes no LLVM type. Errors
+// are thrown as CodegenError.
+#pragma once
+
+#include "compiler/ir/Graph.h"
+#include "compiler/ir/Parameters.h"
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace slope::backend {
+
+/// Code generation failed: an op the compiler does not support yet (the message names
+/// it), parameters that do not match the graph, or an LLVM failure.
+class CodegenError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+struct CompileOptions {
+  /// 0 to 3, as -O0..-O3.
+  unsigned optLevel = 3;
+  /// The CPU to generate code for; empty means the host's. Setting it (with `features`)
+  /// narrows the ISA, e.g. {"x86-64-v3", ""} for AVX2 code on an AVX-512 host; it must
+  /// not name features the host lacks.
+  std::string cpu;
+  /// Subtarget features, e.g. "-avx512f"; empty means the CPU's (the host's when `cpu` is
+  /// empty too).
+  std::string features;
+};
+
+class JitModule {
+public:
+  /// Compiles `graph` (its fusion groups filled) with `parameters` bound. Throws
+  /// CodegenError.
+  static std::unique_ptr<JitModule> compile(const ir::Graph &graph,
+                                            const ir::ParameterValues &parameters,
+                                            const CompileOptions &options = {});
+  ~JitModule();
+  JitModule(const JitModule &) = delete;
+  JitModule &operator=(const JitModule &) = delete;
+
+  /// Runs the network on `batch` rows: input holds batch * inputWidth() floats, output
+  /// receives batch * outputWidth() floats (they must not overlap). Returns 0, or
+  /// non-zero for a bad argument (batch < 0, a null pointer with batch > 0) or when the
+  /// scratch memory cannot be allocated. Thread-safe: any number of threads may call it
+  /// at once.
+  int32_t forward(const float *input, float *output, int64_t batch) const;
+
+  int64_t inputWidth() const { return inputWidth_; }
+  int64_t outputWidth() const { return outputWidth_; }
+  /// f32 lanes per vector in the generated kernels (16 on AVX-512, 8 on AVX2, ...).
+  unsigned vectorLanes() const { return lanes_; }
+
+private:
+  using EntryFunction = int32_t (*)(const float *const *, const float *, float *, int64_t);
+  struct State;
+  JitModule();
+
+  std::unique_ptr<State> state_; // the LLJIT that owns the code
+  std::vector<std::vector<float>> packed_;
+  std::vector<const float *> params_;
+  EntryFunction entry_ = nullptr;
+  int64_t inputWidth_ = 0;
+  int64_t outputWidth_ = 0;
+  unsigned lanes_ = 0;
+};
+
+/// The optimized LLVM IR of the network as the JIT compiles it, for
+/// `slope dump --stage llvm`. Needs no parameter values. Throws CodegenError.
+std::string emitLlvmText(const ir::Graph &graph, const CompileOptions &options = {});
+
+/// The host assembly of the same module, for `slope dump --stage asm`.
+std::string emitAssembly(const ir::Graph &graph, const CompileOptions &options = {});
+
+} // namespace slope::backend

@@ -1,0 +1,417 @@
+#include "compiler/codegen/Network.h"
+
+#include "compiler/codegen/Epilogue.h"
+#include "compiler/codegen/Gemm.h"
+#include "compiler/codegen/KernelBuilder.h"
+#include "compiler/codegen/Softmax.h"
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/Function.h>
+#include <llvm/IR/GlobalVariable.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <cctype>
+#include <limits>
+#include <map>
+#include <set>
+
+namespace slope::codegen {
+
+namespace {
+
+/// A name usable inside a symbol: the value name with anything odd as '_'.
+std::string symbolPart(std::string_view name) {
+  std::string s(name);
+  for (char &c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)))
+      c = '_';
+  return s;
+}
+
+llvm::Error internalError(const std::string &message) {
+  return llvm::createStringError("internal error in code generation: " + message);
+}
+
+/// The parameter keys a group reads, in the order its kernel takes them.
+std::vector<std::string> groupParameters(const ir::Graph &graph, const ir::FusionGroup &group) {
+  std::vector<std::string> keys;
+  for (ir::ValueId id : group.nodes) {
+    const ir::Node &node = graph.node(id);
+    if (node.op == ir::Op::Dense) {
+      keys.push_back(node.weightKey());
+      if (node.hasBias())
+        keys.push_back(node.biasKey());
+    } else if (node.op == ir::Op::Prelu) {
+      keys.push_back(node.weightKey());
+    }
+  }
+  return keys;
+}
+
+/// The values a group reads from memory (operands not computed inside it), ascending.
+std::vector<ir::ValueId> groupMemoryOperands(const ir::Graph &graph,
+                                             const ir::FusionGroup &group) {
+  std::set<ir::ValueId> inside;
+  std::set<ir::ValueId> read;
+  for (ir::ValueId id : group.nodes) {
+    for (ir::ValueId operand : graph.node(id).operands)
+      if (!inside.count(operand))
+        read.insert(operand);
+    inside.insert(id);
+  }
+  return {read.begin(), read.end()};
+}
+
+/// Checks what the kernels rely on; the pass pipeline guarantees it, so a failure here
+/// is a bug upstream, reported instead of miscompiled.
+llvm::Error checkGroup(const ir::Graph &graph, const ir::FusionGroup &group) {
+  if (group.nodes.empty())
+    return internalError("empty fusion group");
+  for (size_t n = 0; n < group.nodes.size(); ++n) {
+    if (group.nodes[n] >= graph.nodes.size())
+      return internalError("fusion group names a value that does not exist");
+    const ir::Node &node = graph.node(group.nodes[n]);
+    if (llvm::Error e = checkSupported(node))
+      return e;
+    ir::FusionKind kind = ir::opInfo(node.op).fusion;
+    if (node.op == ir::Op::Input)
+      return internalError("the input in a fusion group");
+    if (n == 0)
+      continue;
+    if (kind != ir::FusionKind::Elementwise)
+      return internalError("`" + node.name + "` fused after the anchor is not elementwise");
+    if (node.width != graph.node(group.nodes[n - 1]).width)
+      return internalError("`" + node.name + "` fused with a value of another width");
+  }
+  const ir::Node &anchor = graph.node(group.nodes[0]);
+  if (anchor.op == ir::Op::Softmax && group.nodes.size() != 1)
+    return internalError("softmax fused with other ops");
+  for (ir::ValueId id : group.nodes) {
+    const ir::Node &node = graph.node(id);
+    if (ir::opInfo(node.op).fusion != ir::FusionKind::Elementwise)
+      continue;
+    for (ir::ValueId operand : node.operands)
+      if (graph.node(operand).width != node.width)
+        return internalError("`" + node.name + "` reads a value of another width");
+  }
+  return llvm::Error::success();
+}
+
+class NetworkEmitter {
+public:
+  NetworkEmitter(llvm::LLVMContext &context, const ir::Graph &graph, const NetworkOptions &options)
+      : ctx_(context), graph_(graph), options_(options), b_(context) {}
+
+  llvm::Expected<std::unique_ptr<llvm::Module>> run();
+
+private:
+  llvm::Error collectParameters();
+  llvm::Function *emitKernel(size_t index, const ir::FusionGroup &group);
+  llvm::Error emitEntry(const std::vector<llvm::Function *> &kernels);
+  llvm::Value *returnIf(llvm::Value *condition, int32_t code);
+
+  llvm::LLVMContext &ctx_;
+  const ir::Graph &graph_;
+  const NetworkOptions &options_;
+  llvm::IRBuilder<> b_;
+  std::unique_ptr<llvm::Module> module_;
+  std::vector<ir::ParameterSpec> specs_;
+  std::map<std::string, size_t, std::less<>> specIndex_;
+  /// Embedded: the global holding each parameter, by key.
+  std::map<std::string, llvm::GlobalVariable *, std::less<>> globals_;
+  llvm::Function *entry_ = nullptr;
+};
+
+llvm::Expected<std::unique_ptr<llvm::Module>> NetworkEmitter::run() {
+  if (graph_.nodes.empty() || graph_.output >= graph_.nodes.size())
+    return internalError("the graph has no output");
+  bool outputIsInput = graph_.node(graph_.output).op == ir::Op::Input;
+  if (graph_.groups.empty() && !outputIsInput)
+    return internalError("the graph has no fusion groups (run the pass pipeline first)");
+  for (const ir::FusionGroup &group : graph_.groups)
+    if (llvm::Error e = checkGroup(graph_, group))
+      return e;
+
+  module_ = std::make_unique<llvm::Module>(graph_.name, ctx_);
+  module_->setTargetTriple(options_.target.triple);
+  if (llvm::Error e = collectParameters())
+    return e;
+
+  std::vector<llvm::Function *> kernels;
+  for (size_t i = 0; i < graph_.groups.size(); ++i)
+    kernels.push_back(emitKernel(i, graph_.groups[i]));
+  if (llvm::Error e = emitEntry(kernels))
+    return e;
+
+  std::string problems;
+  llvm::raw_string_ostream os(problems);
+  if (llvm::verifyModule(*module_, &os))
+    return internalError("invalid LLVM IR: " + os.str());
+  return std::move(module_);
+}
+
+llvm::Error NetworkEmitter::collectParameters() {
+  specs_ = ir::parameterSpecs(graph_);
+  for (size_t i = 0; i < specs_.size(); ++i)
+    specIndex_.emplace(specs_[i].key, i);
+  for (const ir::FusionGroup &group : graph_.groups)
+    for (const std::string &key : groupParameters(graph_, group))
+      if (!specIndex_.count(key))
+        return internalError("parameter `" + key + "` is not among the graph's parameters");
+  if (options_.parameters != ParameterSource::Embedded)
+    return llvm::Error::success();
+  if (!options_.values)
+    return internalError("embedded parameters requested without values");
+  auto packed = packParameters(graph_, *options_.values, options_.target);
+  if (!packed)
+    return packed.takeError();
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    const std::vector<float> &data = (*packed)[i];
+    llvm::Constant *init = llvm::ConstantDataArray::get(ctx_, llvm::ArrayRef<float>(data));
+    auto *global = new llvm::GlobalVariable(*module_, init->getType(), /*isConstant=*/true,
+                                            llvm::GlobalValue::PrivateLinkage, init,
+                                            graph_.name + "." + specs_[i].key);
+    global->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    global->setAlignment(llvm::Align(64));
+    globals_[specs_[i].key] = global;
+  }
+  return llvm::Error::success();
+}
+
+llvm::Function *NetworkEmitter::emitKernel(size_t index, const ir::FusionGroup &group) {
+  std::vector<ir::ValueId> operands = groupMemoryOperands(graph_, group);
+  std::vector<std::string> keys = groupParameters(graph_, group);
+  llvm::Type *ptr = b_.getPtrTy();
+  std::vector<llvm::Type *> argTypes(operands.size() + keys.size() + 1, ptr);
+  argTypes.push_back(b_.getInt64Ty());
+  auto *type = llvm::FunctionType::get(b_.getVoidTy(), argTypes, false);
+  std::string name = graph_.name + "_k" + std::to_string(index) + "_" +
+                     symbolPart(graph_.node(group.result()).name);
+  llvm::Function *f =
+      llvm::Function::Create(type, llvm::GlobalValue::InternalLinkage, name, *module_);
+  applyTargetAttributes(*f, options_.target);
+
+  KernelBuilder k(b_, graph_, group, options_.target);
+  k.function = f;
+  k.packedWeights =
+      options_.parameters == ParameterSource::Embedded || options_.packedArguments;
+  auto arg = f->arg_begin();
+  for (ir::ValueId id : operands) {
+    arg->setName(symbolPart(graph_.node(id).name));
+    k.values[id] = Matrix{&*arg++, graph_.node(id).width};
+  }
+  for (const std::string &key : keys) {
+    arg->setName(symbolPart(key));
+    k.params[key] = &*arg++;
+  }
+  arg->setName("out");
+  k.output = Matrix{&*arg++, graph_.node(group.result()).width};
+  arg->setName("rows");
+  k.rows = &*arg;
+
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+  const ir::Node &anchor = graph_.node(group.nodes.front());
+  if (anchor.op == ir::Op::Dense)
+    emitDenseKernel(k);
+  else if (anchor.op == ir::Op::Softmax)
+    emitSoftmaxKernel(k);
+  else
+    emitElementwiseKernel(k);
+  b_.CreateRetVoid();
+  return f;
+}
+
+/// In the entry: returns `code` when `condition` holds, else continues in a new block.
+llvm::Value *NetworkEmitter::returnIf(llvm::Value *condition, int32_t code) {
+  llvm::BasicBlock *fail = llvm::BasicBlock::Create(ctx_, "fail", entry_);
+  llvm::BasicBlock *next = llvm::BasicBlock::Create(ctx_, "ok", entry_);
+  b_.CreateCondBr(condition, fail, next);
+  b_.SetInsertPoint(fail);
+  b_.CreateRet(b_.getInt32(static_cast<uint32_t>(code)));
+  b_.SetInsertPoint(next);
+  return nullptr;
+}
+
+llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kernels) {
+  bool embedded = options_.parameters == ParameterSource::Embedded;
+  llvm::Type *ptr = b_.getPtrTy();
+  llvm::Type *i64 = b_.getInt64Ty();
+  std::vector<llvm::Type *> argTypes;
+  if (!embedded)
+    argTypes.push_back(ptr);
+  argTypes.insert(argTypes.end(), {ptr, ptr, i64});
+  auto *type = llvm::FunctionType::get(b_.getInt32Ty(), argTypes, false);
+  std::string name = options_.entryName.empty() ? defaultEntryName(graph_) : options_.entryName;
+  entry_ = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, name, *module_);
+  applyTargetAttributes(*entry_, options_.target);
+  auto arg = entry_->arg_begin();
+  llvm::Value *params = nullptr;
+  if (!embedded) {
+    params = &*arg++;
+    params->setName("params");
+  }
+  llvm::Value *input = &*arg++;
+  llvm::Value *output = &*arg++;
+  llvm::Value *batch = &*arg;
+  input->setName("input");
+  output->setName("output");
+  batch->setName("batch");
+
+  // Where each stored value lives: the input, the output, or a slice of the scratch
+  // buffer (batch rows of its width, one after the other).
+  std::map<ir::ValueId, int64_t> scratchOffset; // floats per row before the value
+  int64_t scratchRow = 0;
+  for (const ir::FusionGroup &group : graph_.groups) {
+    if (group.result() == graph_.output)
+      continue;
+    scratchOffset[group.result()] = scratchRow;
+    scratchRow += graph_.node(group.result()).width;
+  }
+  for (const ir::FusionGroup &group : graph_.groups)
+    for (ir::ValueId id : groupMemoryOperands(graph_, group))
+      if (graph_.node(id).op != ir::Op::Input && id != graph_.output && !scratchOffset.count(id))
+        return internalError("`" + graph_.node(id).name + "` is read but never stored");
+
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", entry_));
+  llvm::Value *stack = nullptr;
+  int64_t stackFloats = std::min<int64_t>(scratchRow, kStackScratchBytes / 4);
+  if (scratchRow > 0) {
+    auto *alloca = b_.CreateAlloca(llvm::ArrayType::get(b_.getFloatTy(), stackFloats));
+    alloca->setAlignment(llvm::Align(64));
+    stack = alloca;
+  }
+  llvm::Constant *zero = b_.getInt64(0);
+  llvm::Constant *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
+  returnIf(b_.CreateICmpSLT(batch, zero), kForwardBadBatch);
+  returnIf(b_.CreateICmpEQ(batch, zero), kForwardOk);
+  returnIf(b_.CreateOr(b_.CreateICmpEQ(input, null), b_.CreateICmpEQ(output, null)),
+           kForwardNullPointer);
+
+  std::map<std::string, llvm::Value *, std::less<>> paramPtrs;
+  if (embedded) {
+    for (auto &[key, global] : globals_)
+      paramPtrs[key] = global;
+  } else if (!specs_.empty()) {
+    returnIf(b_.CreateICmpEQ(params, null), kForwardNullPointer);
+    llvm::Value *anyNull = b_.getFalse();
+    for (size_t i = 0; i < specs_.size(); ++i) {
+      llvm::Value *slot = b_.CreateInBoundsGEP(ptr, params, b_.getInt64(i));
+      llvm::Value *p = b_.CreateAlignedLoad(ptr, slot, llvm::Align(8), symbolPart(specs_[i].key));
+      paramPtrs[specs_[i].key] = p;
+      anyNull = b_.CreateOr(anyNull, b_.CreateICmpEQ(p, null));
+    }
+    returnIf(anyNull, kForwardNullPointer);
+  }
+
+  // The scratch buffer: stack when it fits, else malloc. The size check keeps
+  // batch * bytes-per-row from overflowing.
+  llvm::Value *scratch = nullptr;
+  llvm::Value *onHeap = nullptr;
+  llvm::FunctionCallee freeFn;
+  if (scratchRow > 0) {
+    int64_t rowBytes = scratchRow * 4;
+    returnIf(b_.CreateICmpSGT(batch, b_.getInt64(std::numeric_limits<int64_t>::max() / rowBytes)),
+             kForwardOutOfMemory);
+    llvm::Value *bytes = b_.CreateNSWMul(batch, b_.getInt64(rowBytes), "scratch_bytes");
+    onHeap = b_.CreateICmpSGT(bytes, b_.getInt64(stackFloats * 4), "scratch_on_heap");
+    llvm::BasicBlock *before = b_.GetInsertBlock();
+    llvm::BasicBlock *heap = llvm::BasicBlock::Create(ctx_, "scratch_heap", entry_);
+    llvm::BasicBlock *join = llvm::BasicBlock::Create(ctx_, "scratch_ready", entry_);
+    b_.CreateCondBr(onHeap, heap, join);
+    b_.SetInsertPoint(heap);
+    llvm::FunctionCallee mallocFn = module_->getOrInsertFunction(
+        "malloc", llvm::FunctionType::get(ptr, {i64}, false));
+    llvm::Value *allocated = b_.CreateCall(mallocFn, {bytes});
+    llvm::BasicBlock *heapEnd = b_.GetInsertBlock();
+    b_.CreateBr(join);
+    b_.SetInsertPoint(join);
+    llvm::PHINode *phi = b_.CreatePHI(ptr, 2, "scratch");
+    phi->addIncoming(stack, before);
+    phi->addIncoming(allocated, heapEnd);
+    scratch = phi;
+    returnIf(b_.CreateICmpEQ(scratch, null), kForwardOutOfMemory);
+    freeFn = module_->getOrInsertFunction(
+        "free", llvm::FunctionType::get(b_.getVoidTy(), {ptr}, false));
+  }
+
+  std::map<ir::ValueId, llvm::Value *> where;
+  where[0] = input;
+  for (auto &[id, offset] : scratchOffset)
+    where[id] = b_.CreateInBoundsGEP(b_.getFloatTy(), scratch,
+                                     b_.CreateNSWMul(batch, b_.getInt64(offset)));
+  if (graph_.node(graph_.output).op != ir::Op::Input)
+    where[graph_.output] = output;
+
+  if (graph_.node(graph_.output).op == ir::Op::Input) {
+    llvm::Value *bytes = b_.CreateNSWMul(batch, b_.getInt64(graph_.outputWidth() * 4));
+    b_.CreateMemMove(output, llvm::MaybeAlign(4), input, llvm::MaybeAlign(4), bytes);
+  }
+
+  for (size_t i = 0; i < graph_.groups.size(); ++i) {
+    const ir::FusionGroup &group = graph_.groups[i];
+    std::vector<llvm::Value *> args;
+    for (ir::ValueId id : groupMemoryOperands(graph_, group))
+      args.push_back(where.at(id));
+    for (const std::string &key : groupParameters(graph_, group))
+      args.push_back(paramPtrs.at(key));
+    args.push_back(where.at(group.result()));
+    args.push_back(batch);
+    b_.CreateCall(kernels[i], args);
+  }
+
+  if (scratchRow > 0) {
+    llvm::BasicBlock *release = llvm::BasicBlock::Create(ctx_, "scratch_free", entry_);
+    llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx_, "done", entry_);
+    b_.CreateCondBr(onHeap, release, done);
+    b_.SetInsertPoint(release);
+    b_.CreateCall(freeFn, {scratch});
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+  }
+  b_.CreateRet(b_.getInt32(kForwardOk));
+  return llvm::Error::success();
+}
+
+} // namespace
+
+std::string defaultEntryName(const ir::Graph &graph) { return graph.name + "_forward"; }
+
+llvm::Expected<std::unique_ptr<llvm::Module>>
+emitNetwork(llvm::LLVMContext &context, const ir::Graph &graph, const NetworkOptions &options) {
+  NetworkEmitter emitter(context, graph, options);
+  return emitter.run();
+}
+
+llvm::Expected<std::vector<std::vector<float>>>
+packParameters(const ir::Graph &graph, const ir::ParameterValues &values,
+               const TargetSpec &target) {
+  std::vector<std::vector<float>> packed;
+  for (const ir::ParameterSpec &spec : ir::parameterSpecs(graph)) {
+    auto it = values.values.find(spec.key);
+    if (it == values.values.end())
+      return llvm::createStringError("missing parameter `" + spec.key + "`");
+    const std::vector<float> &data = it->second;
+    int64_t expected = 1;
+    for (int64_t d : spec.shape)
+      expected *= d;
+    bool shared = spec.sharedAllowed && data.size() == 1;
+    if (static_cast<int64_t>(data.size()) != expected && !shared)
+      return llvm::createStringError("parameter `" + spec.key + "` has " +
+                                     std::to_string(data.size()) + " values, expected " +
+                                     std::to_string(expected));
+    const ir::Node &user = graph.node(spec.user);
+    if (user.op == ir::Op::Dense && spec.key == user.weightKey()) {
+      int64_t in = graph.node(user.operands[0]).width;
+      packed.push_back(packDenseWeights(data.data(), user.width, in, target.lanes));
+    } else if (shared) {
+      packed.emplace_back(static_cast<size_t>(expected), data[0]);
+    } else {
+      packed.push_back(data);
+    }
+  }
+  return packed;
+}
+
+} // namespace slope::codegen

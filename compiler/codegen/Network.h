@@ -1,0 +1,82 @@
+// A whole network as one LLVM module: the entry function, one kernel function per
+// fusion group, and (optionally) the parameters as constant data. The JIT and the AOT
+// backend both start from this module.
+//
+// Entry-function ABI (C):
+//
+//   int32_t <name>_forward(const float *const *params,        // ParameterSource::Arguments
+//                          const float *input, float *output, int64_t batch);
+//   int32_t <name>_forward(const float *input, float *output, int64_t batch);  // Embedded
+//
+// params[i] is the i-th tensor of ir::parameterSpecs(graph). input holds batch rows of
+// graph.inputWidth() floats, output receives batch rows of graph.outputWidth() floats;
+// they must not overlap. Returns kForwardOk, or one of the codes below without writing
+// anything. Reentrant and thread-safe: intermediate values live in a per-call scratch
+// buffer (on the stack when small, else malloc/free), never in globals.
+#pragma once
+
+#include "compiler/codegen/Target.h"
+#include "compiler/ir/Graph.h"
+#include "compiler/ir/Parameters.h"
+
+#include <llvm/Support/Error.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace llvm {
+class LLVMContext;
+class Module;
+} // namespace llvm
+
+namespace slope::codegen {
+
+inline constexpr int32_t kForwardOk = 0;
+inline constexpr int32_t kForwardBadBatch = 1;       // batch < 0
+inline constexpr int32_t kForwardNullPointer = 2;    // a null pointer with batch > 0
+inline constexpr int32_t kForwardOutOfMemory = 3;    // scratch too large or malloc failed
+
+/// Scratch up to this many bytes lives on the stack of the entry function.
+inline constexpr int64_t kStackScratchBytes = 16 * 1024;
+
+enum class ParameterSource : uint8_t {
+  /// The entry takes `params`, one pointer per parameter.
+  Arguments,
+  /// The parameters are private constant globals of the module, already packed; the
+  /// entry takes no `params`.
+  Embedded,
+};
+
+struct NetworkOptions {
+  TargetSpec target;
+  ParameterSource parameters = ParameterSource::Arguments;
+  /// Arguments only: params[i] is in the kernel layout (`packParameters`, as the JIT
+  /// passes them) rather than the user's layout (`P.weight` [units, in] row-major, as an
+  /// AOT caller passes them; dense then reads its weights by strided gathers).
+  bool packedArguments = true;
+  /// Embedded only: the values to embed.
+  const ir::ParameterValues *values = nullptr;
+  /// The entry function's name; empty means `<graph.name>_forward`.
+  std::string entryName;
+};
+
+/// `<graph.name>_forward`.
+std::string defaultEntryName(const ir::Graph &graph);
+
+/// Emits the network (whose fusion groups must be filled). Fails with a message naming
+/// the op for an op the code generator does not support yet, or for missing values.
+/// The module has the target triple set; the caller sets the data layout of the
+/// TargetMachine that will compile it.
+llvm::Expected<std::unique_ptr<llvm::Module>>
+emitNetwork(llvm::LLVMContext &context, const ir::Graph &graph, const NetworkOptions &options);
+
+/// The parameters in the kernel layout, in ir::parameterSpecs(graph) order: dense
+/// weights packed (Gemm.h), a shared prelu slope broadcast to its width, the rest as
+/// given. Fails on a missing key or a wrong size.
+llvm::Expected<std::vector<std::vector<float>>>
+packParameters(const ir::Graph &graph, const ir::ParameterValues &values,
+               const TargetSpec &target);
+
+} // namespace slope::codegen

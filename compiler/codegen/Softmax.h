@@ -1,0 +1,12 @@
+// The softmax kernel: one row at a time, over the feature axis, max-subtracted.
+#pragma once
+
+#include "compiler/codegen/KernelBuilder.h"
+
+namespace slope::codegen {
+
+/// out[r, :] = exp(x - m) / sum(exp(x - m)), m = max(x[r, :]). NaN is skipped by the
+/// max (so a row with a NaN comes out all NaN through the sum, as in PyTorch).
+void emitSoftmaxKernel(KernelBuilder &k);
+
+} // namespace slope::codegen
