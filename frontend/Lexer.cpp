@@ -196,13 +196,14 @@ private:
       while (pos_ < text_.size() && isDigit(text_[pos_]))
         ++pos_;
     }
-    // Letters glued to a number ("3x", "1e") make it one malformed token.
+    // Letters glued to a number ("3x", "1e", "0x10") make it one malformed token.
+    size_t scanned = pos_;
     while (pos_ < text_.size() && (isIdentChar(text_[pos_]) || text_[pos_] == '.'))
       ++pos_;
     std::string spelling(text_.substr(begin, pos_ - begin));
     char *end = nullptr;
     double value = std::strtod(spelling.c_str(), &end);
-    if (end != spelling.c_str() + spelling.size() || spelling.back() == '.' ||
+    if (scanned != pos_ || end != spelling.c_str() + spelling.size() || spelling.back() == '.' ||
         spelling.find(".e") != std::string::npos || spelling.find(".E") != std::string::npos) {
       // Kept as an Error token: the parser takes it as an argument it need not check.
       diags_.report(DiagKind::InvalidNumber, range(begin, pos_), spelling);

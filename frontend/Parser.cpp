@@ -62,9 +62,13 @@ private:
   }
 
   /// After a syntax error: skip to the first token of a line that can begin a
-  /// statement, or to the end of the network.
-  void recover() {
-    take();
+  /// statement, or to the end of the network. The token the error was found at may
+  /// itself begin the next statement (`a = relu(x` followed by `output a`), so it is
+  /// kept, unless nothing at all was consumed since `start` (then it must go, or the
+  /// parser would not make progress).
+  void recover(size_t start) {
+    if (pos_ == start)
+      take();
     while (true) {
       const Token &t = peek();
       if (t.kind == TokenKind::Eof || t.kind == TokenKind::RBrace || t.kind == TokenKind::KwNetwork)
@@ -86,16 +90,16 @@ private:
       net.nameRange = peek().range;
       expected(DiagKind::ExpectedToken, "a network name");
       if (!at(TokenKind::LBrace)) {
-        recover();
+        recover(pos_);
         if (at(TokenKind::RBrace))
           take();
         return net;
       }
     }
-    if (!expect(TokenKind::LBrace, "`{` after the network name")) {
-      recover();
-    }
+    if (!expect(TokenKind::LBrace, "`{` after the network name"))
+      recover(pos_);
     while (!at(TokenKind::RBrace) && !at(TokenKind::Eof) && !at(TokenKind::KwNetwork)) {
+      size_t start = pos_;
       std::optional<ast::Stmt> stmt = statement();
       if (stmt) {
         net.stmts.push_back(std::move(*stmt));
@@ -107,7 +111,7 @@ private:
         net.stmts.push_back(std::move(*broken_));
         broken_.reset();
       }
-      recover();
+      recover(start);
     }
     expect(TokenKind::RBrace, "`}` at the end of the network");
     return net;
@@ -135,8 +139,13 @@ private:
     stmt.kind = ast::Stmt::Kind::Assign;
       stmt.name = first.text;
       stmt.nameRange = take().range;
-      if (!expect(TokenKind::Equal, "`=`"))
+      if (!at(TokenKind::Equal)) {
+        // Point at the name, not at what follows: that is often the next line.
+        if (!at(TokenKind::Error))
+          diags_.report(DiagKind::ExpectedEquals, stmt.nameRange, stmt.name, describeToken(peek()));
         return std::nullopt;
+      }
+      take();
       stmt.value = expression();
       if (!stmt.value)
         return brokenAfterName(std::move(stmt));

@@ -55,8 +55,11 @@ float applyActivation(const ir::Node &node, float x, float slope) {
   case Op::Gelu: {
     double d = x;
     if (static_cast<ir::GeluApproximation>(node.intAttr(0)) == ir::GeluApproximation::Tanh) {
+      // 0.5*x*(1 + tanh(u)) = x / (1 + exp(-2u)): the same function without the
+      // cancellation of 1 + tanh(u) for large negative x.
       constexpr double kSqrt2OverPi = 0.79788456080286535587989211986876;
-      return static_cast<float>(0.5 * d * (1.0 + std::tanh(kSqrt2OverPi * (d + 0.044715 * d * d * d))));
+      double u = kSqrt2OverPi * (d + 0.044715 * d * d * d);
+      return static_cast<float>(d / (1.0 + std::exp(-2.0 * u)));
     }
     return static_cast<float>(0.5 * d * std::erfc(-d / std::sqrt(2.0)));
   }

@@ -202,9 +202,6 @@ std::string compareCase(const Case &c, const std::vector<float> &actual, const T
   return problems.str();
 }
 
-/// The cases whose failure is a known bug, checked by their own (skipped) test below.
-bool knownBug(const std::string &name) { return name.rfind("act_gelu_tanh_", 0) == 0; }
-
 void checkCase(const Case &c) {
   std::vector<std::string> warnings;
   std::vector<float> actual;
@@ -227,25 +224,10 @@ TEST_CASE("reference evaluator: every PyTorch fixture") {
   REQUIRE(cases.size() == 98);
   size_t checked = 0;
   for (const Case &c : cases) {
-    if (knownBug(c.name))
-      continue;
     ++checked;
     SUBCASE(c.name.c_str()) { checkCase(c); }
   }
-  CHECK(checked == 96);
-}
-
-// BUG: gelu(approximate = "tanh") in the reference evaluator computes
-// 0.5*x*(1 + tanh(u)) in double, and 1 + tanh(u) cancels for x below about -5.5: the
-// result is hundreds to 10^8 ulp away from the definition (x = -6.566: -3.12004708e-13
-// instead of -3.12008964e-13, 157 ulp; x = -8.51: -0 instead of -8.2e-25). The same
-// value without cancellation is x / (1 + exp(-2u)).
-TEST_CASE("reference evaluator: gelu tanh fixtures" * doctest::skip()) {
-  for (const Case &c : readIndex()) {
-    if (!knownBug(c.name))
-      continue;
-    SUBCASE(c.name.c_str()) { checkCase(c); }
-  }
+  CHECK(checked == 98);
 }
 
 TEST_CASE("reference fixtures: the comparison itself can fail") {

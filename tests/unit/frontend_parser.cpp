@@ -202,11 +202,10 @@ TEST_CASE("parser: several syntax errors in one file are each reported once") {
   CHECK(p.file.networks[1].stmts.size() == 3);
 }
 
-// BUG: text after a complete statement on the same line (`c = relu(x) extra`) is taken
-// as the start of another statement, so the error is reported on the next line
-// ("p.slope:5:3: error: expected `=`, found 'd'"), and recovery then skips `d`, which
-// hides the real error of line 5. Expected: one error at `extra`, one at line 5's `)`.
-TEST_CASE("parser: trailing text after a statement is reported where it is" * doctest::skip()) {
+// Regression: text after a complete statement on the same line (`c = relu(x) extra`)
+// was reported on the next line ("expected `=`, found 'd'"), and recovery then skipped
+// `d`, hiding line 5's own error. Now: one error at `extra`, one at line 5's `)`.
+TEST_CASE("parser: trailing text after a statement is reported where it is") {
   Parsed p = parseText("network n {\n"
                        "  input x : f32[4]\n"
                        "  a = relu(x)\n"
@@ -220,11 +219,10 @@ TEST_CASE("parser: trailing text after a statement is reported where it is" * do
                            "`alpha =`, found `)`\n") != std::string::npos);
 }
 
-// BUG: when a call is left open at the end of a line, the error is reported at the
-// first token of the next line, and recovery then skips that token: the next
-// statement is lost, and a spurious error follows (here "network 'n' has no
-// `output`"; with `b = ...` on the next line, every use of 'b' would be undefined).
-TEST_CASE("parser: an unclosed call does not swallow the next statement" * doctest::skip()) {
+// Regression: when a call was left open at the end of a line, recovery skipped the
+// first token of the next line, losing that statement, and a spurious error followed
+// (here "network 'n' has no `output`").
+TEST_CASE("parser: an unclosed call does not swallow the next statement") {
   Parsed p = parseText("network n {\n  input x : f32[4]\n  a = relu(x\n  output a\n}\n");
   CHECK(p.kinds == std::vector<slope::DiagKind>{slope::DiagKind::ExpectedToken});
   REQUIRE(p.file.networks.size() == 1);
