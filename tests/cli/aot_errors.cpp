@@ -130,7 +130,7 @@ TEST_CASE("aot: the header is valid C99 and C++ and says what SPEC §5 says") {
                 "-Wno-long-long", "-fsyntax-only", "-I", dir.string(), (dir / "use.cpp").string()});
 }
 
-TEST_CASE("aot: parameter fields are the keys as C identifiers; keys that collide are an error") {
+TEST_CASE("aot: parameter fields are the keys as C identifiers, and keys that collide are an error") {
   fs::path dir = testutil::scratchDir("aot_field_names");
   CHECK(backend::parameterFieldName("h1.weight") == "h1_weight");
   CHECK(backend::parameterFieldName("0.bias") == "p0_bias");
