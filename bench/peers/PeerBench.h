@@ -172,8 +172,7 @@ inline void checkOutput(const char *library, const std::vector<Layer> &layers, c
       double got = y[row * out + o];
       if (!(std::fabs(got - want[size_t(o)]) <= 1e-3 * (1.0 + std::fabs(want[size_t(o)])))) {
         std::fprintf(stderr, "%s: wrong result at batch %lld, row %lld, column %lld: %g, want %g\n",
-                     library, (long long)batch, (long long)row, (long long)o, got,
-                     want[size_t(o)]);
+                     library, (long long)batch, (long long)row, (long long)o, got, want[size_t(o)]);
         std::exit(1);
       }
     }
@@ -218,8 +217,7 @@ inline void printJson(const char *library, const Args &args, int64_t batch, cons
               "\"median_us\":%.3f,\"min_us\":%.3f,\"max_us\":%.3f,\"gflops\":%.3f,"
               "\"runs\":%zu%s%s}\n",
               library, args.network.c_str(), (long long)batch, args.threads, timing.median,
-              timing.min, timing.max, gflops, timing.runs, extra.empty() ? "" : ",",
-              extra.c_str());
+              timing.min, timing.max, gflops, timing.runs, extra.empty() ? "" : ",", extra.c_str());
   std::fflush(stdout);
 }
 

@@ -37,7 +37,9 @@ void forward(const std::vector<EigenLayer> &layers, const Matrix &x, Matrix &y,
     Matrix &out = l + 1 == layers.size() ? y : buffers[l];
     out.noalias() = *in * layer.weight.transpose();
     if (layer.leaky)
-      out = (out.rowwise() + layer.bias).unaryExpr([alpha](float v) { return v > 0 ? v : alpha * v; });
+      out = (out.rowwise() + layer.bias).unaryExpr([alpha](float v) {
+        return v > 0 ? v : alpha * v;
+      });
     else
       out.rowwise() += layer.bias;
     in = &out;

@@ -7,8 +7,8 @@
 // omp_set_num_threads.
 #include "PeerBench.h"
 
-#include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <string>
 #include <unordered_map>
@@ -28,13 +28,20 @@ struct Step {
 
 const char *isaName(dnnl::cpu_isa isa) {
   switch (isa) {
-  case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-  case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-  case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-  case dnnl::cpu_isa::avx512_core: return "avx512_core";
-  case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-  case dnnl::cpu_isa::avx2: return "avx2";
-  default: return "other";
+  case dnnl::cpu_isa::avx512_core_amx:
+    return "avx512_core_amx";
+  case dnnl::cpu_isa::avx512_core_bf16:
+    return "avx512_core_bf16";
+  case dnnl::cpu_isa::avx512_core_vnni:
+    return "avx512_core_vnni";
+  case dnnl::cpu_isa::avx512_core:
+    return "avx512_core";
+  case dnnl::cpu_isa::avx2_vnni:
+    return "avx2_vnni";
+  case dnnl::cpu_isa::avx2:
+    return "avx2";
+  default:
+    return "other";
   }
 }
 
@@ -75,8 +82,8 @@ int main(int argc, char **argv) {
       memory weight(primitiveDesc.weights_desc(), engine);
       dnnl::reorder(userWeight, weight).execute(stream, userWeight, weight);
       memory bias(biasDesc, engine, const_cast<float *>(layer.bias.data()));
-      memory dest = l + 1 == layers.size() ? memory(destDesc, engine, y.data())
-                                           : memory(destDesc, engine);
+      memory dest =
+          l + 1 == layers.size() ? memory(destDesc, engine, y.data()) : memory(destDesc, engine);
       Step step;
       step.primitive = dnnl::matmul(primitiveDesc);
       step.arguments = {{DNNL_ARG_SRC, source},

@@ -19,8 +19,8 @@ void forward(const std::vector<peer::Layer> &layers, const float *x, float *y, i
     float *out = l + 1 == layers.size() ? y : (l % 2 ? bufferB.data() : bufferA.data());
     const int m = int(batch), n = int(layer.out), k = int(layer.in);
     if (batch == 1)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, layer.weight.data(), k, in, 1, 0.0f,
-                  out, 1);
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, layer.weight.data(), k, in, 1, 0.0f, out,
+                  1);
     else
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, in, k,
                   layer.weight.data(), k, 0.0f, out, n);
@@ -50,9 +50,8 @@ int main(int argc, char **argv) {
   int64_t widest = 0;
   for (const peer::Layer &layer : layers)
     widest = std::max(widest, layer.out);
-  const std::string extra =
-      std::string("\"corename\":\"") + openblas_get_corename() + "\",\"openblas_threads\":" +
-      std::to_string(openblas_get_num_threads());
+  const std::string extra = std::string("\"corename\":\"") + openblas_get_corename() +
+                            "\",\"openblas_threads\":" + std::to_string(openblas_get_num_threads());
   for (int64_t batch : args.batches) {
     std::vector<float> x = peer::randomInput(batch, layers.front().in);
     std::vector<float> y(size_t(batch * layers.back().out));
