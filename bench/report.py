@@ -184,8 +184,8 @@ def table_section(results, out):
                                target_us))
         cells += [
             f"{TITLES.get(best_config, '—')} {fmt_us(best)}" if best_config else "—",
-            f"{ratio:.2f}×" if ratio else "—",
-            f"≥ {target_ratio:.2f}×" if target_ratio else "—",
+            f"{ratio:.3f}×" if ratio else "—",
+            f"≥ {target_ratio:.3f}×" if target_ratio else "—",
             f"≤ {fmt_us(target_us)}" if target_us else "—",
             verdict,
         ]
@@ -327,8 +327,8 @@ def main():
                             f" {fmt_us(target_us)} µs"
                             + (" (met in absolute time only)" if slope <= target_us else ""))
             bullet(out, f"{SHAPES.get(network, network)}, batch {batch}: slope {fmt_us(slope)}",
-                   f"µs, {TITLES[config]} {fmt_us(best)} µs: ratio {ratio:.2f}×, target",
-                   f"≥ {target_ratio:.2f}×{absolute}.")
+                   f"µs, {TITLES[config]} {fmt_us(best)} µs: ratio {ratio:.3f}×, target",
+                   f"≥ {target_ratio:.3f}×{absolute}.")
         out.append("")
     else:
         prose(out, "Every row is at or beyond its target ratio in this run.")
