@@ -1,0 +1,216 @@
+#include "runtime/DataFile.h"
+
+#include <bit>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace slope::runtime::detail {
+
+namespace {
+
+class FileDescriptor {
+public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(const FileDescriptor &) = delete;
+  FileDescriptor &operator=(const FileDescriptor &) = delete;
+  ~FileDescriptor() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+private:
+  int fd_;
+};
+
+[[noreturn]] void fail(const std::string &path, const char *what, int error) {
+  throw DataError(path + ": " + what + ": " + std::strerror(error));
+}
+
+// Length of the valid UTF-8 sequence at the start of `s`, or 0.
+size_t utf8SequenceLength(std::string_view s) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char c = byte(0);
+  size_t length;
+  uint32_t min;
+  uint32_t cp;
+  if (c < 0x80)
+    return 1;
+  if ((c & 0xe0) == 0xc0) {
+    length = 2, min = 0x80, cp = c & 0x1f;
+  } else if ((c & 0xf0) == 0xe0) {
+    length = 3, min = 0x800, cp = c & 0x0f;
+  } else if ((c & 0xf8) == 0xf0) {
+    length = 4, min = 0x10000, cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (s.size() < length)
+    return 0;
+  for (size_t i = 1; i < length; ++i) {
+    if ((byte(i) & 0xc0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (byte(i) & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return length;
+}
+
+} // namespace
+
+std::string readFileBytes(const std::string &path) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0)
+    fail(path, "cannot open file", errno);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0)
+    fail(path, "cannot read file", errno);
+  if (S_ISDIR(st.st_mode))
+    fail(path, "cannot read file", EISDIR);
+  // Devices such as /dev/zero never end; pipes do, so they are allowed.
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+    throw DataError(path + ": cannot read file: not a regular file");
+
+  std::string bytes;
+  if (S_ISREG(st.st_mode))
+    bytes.resize(static_cast<size_t>(st.st_size));
+  size_t used = 0;
+  for (;;) {
+    if (used == bytes.size())
+      bytes.resize(bytes.empty() ? 65536 : bytes.size() * 2);
+    ssize_t n = ::read(fd.get(), bytes.data() + used, bytes.size() - used);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      fail(path, "cannot read file", errno);
+    }
+    if (n == 0)
+      break;
+    used += static_cast<size_t>(n);
+    // A regular file is read up to the size it had when opened.
+    if (S_ISREG(st.st_mode) && used == static_cast<size_t>(st.st_size))
+      break;
+  }
+  bytes.resize(used);
+  return bytes;
+}
+
+namespace {
+
+// Escapes what cannot be printed as is; with `quotes`, also quotes and
+// backslashes, and cuts the text after `limit` bytes.
+std::string escape(std::string_view text, bool quotes, size_t limit) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (i >= limit) {
+      out += "...";
+      break;
+    }
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (quotes && (c == '\'' || c == '\\')) {
+      out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    size_t length = utf8SequenceLength(text.substr(i));
+    if (c < 0x20 || c == 0x7f || length == 0) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+      ++i;
+      continue;
+    }
+    out.append(text.substr(i, length));
+    i += length;
+  }
+  return out;
+}
+
+} // namespace
+
+std::string quoted(std::string_view text) {
+  std::string out(1, '\'');
+  out += escape(text, true, 80);
+  out += '\'';
+  return out;
+}
+
+std::string printable(std::string_view text) {
+  return escape(text, false, text.size());
+}
+
+std::string hexPrefix(std::string_view bytes, size_t count) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes.size() && i < count; ++i) {
+    unsigned char c = static_cast<unsigned char>(bytes[i]);
+    if (i)
+      out += ' ';
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu;
+  uint32_t mantissa = h & 0x3ffu;
+  if (exponent == 0x1f) // inf, or NaN with its payload
+    return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent == 0) {
+    // Zero or subnormal: mantissa * 2^-24, exact in f32.
+    float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return std::bit_cast<float>(sign | std::bit_cast<uint32_t>(magnitude));
+  }
+  return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
+float bfloat16ToFloat(uint16_t bits) {
+  return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
+}
+
+float doubleToFloat(double value) {
+  // A C++ conversion of a finite double outside the f32 range is undefined;
+  // do what IEEE round-to-nearest does instead. Halfway between FLT_MAX and
+  // 2^128 rounds to even, which is 2^128, i.e. infinity.
+  constexpr double kMax = std::numeric_limits<float>::max();
+  constexpr double kHalfwayToInfinity = 0x1.ffffffp127;
+  double magnitude = std::fabs(value);
+  if (magnitude > kMax && !std::isinf(value)) {
+    float result = magnitude >= kHalfwayToInfinity ? std::numeric_limits<float>::infinity()
+                                                   : std::numeric_limits<float>::max();
+    return std::signbit(value) ? -result : result;
+  }
+  return static_cast<float>(value);
+}
+
+std::optional<int64_t> checkedElements(const std::vector<int64_t> &dims, int64_t itemSize) {
+  int64_t product = itemSize;
+  bool empty = false;
+  for (int64_t d : dims) {
+    if (d < 0)
+      return std::nullopt;
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (__builtin_mul_overflow(product, d, &product))
+      return std::nullopt;
+  }
+  if (empty)
+    return 0;
+  return product / itemSize;
+}
+
+} // namespace slope::runtime::detail
