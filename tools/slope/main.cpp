@@ -7,10 +7,14 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
 #include <cstdio>
 #include <vector>
 
 int main(int argc, char **argv) {
+  // A write past the file-size limit must fail with an error, not kill the process
+  // halfway through an output file.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"slope: compiles small neural networks into fused, vectorized CPU code", "slope"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("slope ") + slope::version());
