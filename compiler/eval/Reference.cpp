@@ -44,9 +44,14 @@ float applyActivation(const ir::Node &node, float x, float slope) {
     return static_cast<float>(scale * (x > 0 ? double(x) : alpha * std::expm1(double(x))));
   }
   case Op::Softplus: {
-    double beta = node.f32Attr(0), threshold = node.f32Attr(1);
-    double bx = beta * double(x);
-    return bx > threshold ? x : static_cast<float>(std::log1p(std::exp(bx)) / beta);
+    // The branch is chosen on beta*x rounded to f32, as PyTorch does; the value is
+    // the definition in double, written so that exp cannot overflow before log1p.
+    float beta = node.f32Attr(0), threshold = node.f32Attr(1);
+    if (mul(beta, x) > threshold)
+      return x;
+    double bx = double(beta) * double(x);
+    double soft = bx > 0 ? bx + std::log1p(std::exp(-bx)) : std::log1p(std::exp(bx));
+    return static_cast<float>(soft / beta);
   }
   case Op::Sigmoid:
     return static_cast<float>(sigmoidDouble(x));
