@@ -80,9 +80,10 @@ llvm::Error checkGroup(const ir::Graph &graph, const ir::FusionGroup &group) {
       return internalError("the input in a fusion group");
     if (n == 0)
       continue;
-    if (kind != ir::FusionKind::Elementwise)
+    bool widening = kind == ir::FusionKind::Widening;
+    if (kind != ir::FusionKind::Elementwise && !(widening && n + 1 == group.nodes.size()))
       return internalError("`" + node.name + "` fused after the anchor is not elementwise");
-    if (node.width != graph.node(group.nodes[n - 1]).width)
+    if (node.width != graph.node(group.nodes[n - 1]).width * (widening ? 2 : 1))
       return internalError("`" + node.name + "` fused with a value of another width");
   }
   const ir::Node &anchor = graph.node(group.nodes[0]);
