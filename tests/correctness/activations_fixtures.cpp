@@ -1,0 +1,130 @@
+// The PyTorch-generated activation cases of tests/fixtures/torch (index.tsv rows named
+// act_*) through the JIT: `exact` cases bit for bit with NAME.y.npy, `ulp` cases against
+// NAME.ref.npy (the definition in double precision) with NaN, ±inf and ±0 exact and
+// finite values within 4 ulp of the correctly rounded f32. Where PyTorch disagrees with
+// the definition (notes.txt), the definition is what is checked: docs/activations.md.
+#include "TestUtil.h"
+#include "activations_testing.h"
+
+#include "compiler/backend/Jit.h"
+#include "compiler/passes/Pipeline.h"
+#include "runtime/Weights.h"
+#include "src/Driver.h"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace slope::acttest;
+
+fs::path fixtureDir() { return slope::testutil::sourceDir() / "tests" / "fixtures" / "torch"; }
+
+struct Case {
+  std::string name, op, compare;
+  int64_t batch = 0, in = 0, out = 0;
+  bool params = false;
+};
+
+std::vector<Case> actCases() {
+  std::istringstream text(slope::testutil::readBytes(fixtureDir() / "index.tsv"));
+  std::string line;
+  std::getline(text, line);
+  std::vector<Case> cases;
+  while (std::getline(text, line)) {
+    std::istringstream row(line);
+    Case c;
+    std::string kind, params;
+    std::getline(row, c.name, '\t');
+    std::getline(row, kind, '\t');
+    std::getline(row, c.op, '\t');
+    std::getline(row, c.compare, '\t');
+    row >> c.batch >> c.in >> c.out >> params;
+    c.params = params == "yes";
+    // softmax is not an elementwise activation; its kernel has its own tests.
+    if (kind == "act" && c.op != "softmax")
+      cases.push_back(c);
+  }
+  return cases;
+}
+
+/// The '<f8' C-order .npy files the fixture script writes for the ulp cases.
+std::vector<double> readF64Npy(const fs::path &path) {
+  std::string bytes = slope::testutil::readBytes(path);
+  REQUIRE(bytes.compare(0, 6, "\x93NUMPY") == 0);
+  REQUIRE(bytes[6] == 1);
+  size_t headerLength = static_cast<unsigned char>(bytes[8]) |
+                        (static_cast<unsigned char>(bytes[9]) << 8);
+  std::string header = bytes.substr(10, headerLength);
+  REQUIRE(header.find("'descr': '<f8'") != std::string::npos);
+  size_t data = 10 + headerLength;
+  std::vector<double> values((bytes.size() - data) / 8);
+  std::memcpy(values.data(), bytes.data() + data, values.size() * 8);
+  return values;
+}
+
+} // namespace
+
+TEST_CASE("activations: the PyTorch fixtures through the JIT") {
+  std::vector<Case> cases = actCases();
+  REQUIRE(cases.size() >= 60);
+  std::map<std::string, int64_t> worst;
+  for (const Case &c : cases) {
+    CAPTURE(c.name);
+    fs::path dir = fixtureDir();
+    auto source = slope::driver::readSource((dir / (c.name + ".slope")).string());
+    slope::ir::Module module = slope::driver::compileSource(*source);
+    slope::ir::Graph graph = slope::driver::selectNetwork(module, "", *source);
+    slope::passes::runPipeline(graph);
+    slope::Options options;
+    if (c.params)
+      options.weights = (dir / (c.name + ".safetensors")).string();
+    std::vector<std::string> warnings;
+    slope::ir::ParameterValues parameters = slope::driver::loadParameters(graph, options, warnings);
+    slope::runtime::Tensor x = slope::runtime::readNpy((dir / (c.name + ".x.npy")).string());
+    REQUIRE(x.shape == std::vector<int64_t>{c.batch, c.in});
+    auto jit = slope::backend::JitModule::compile(graph, parameters);
+    REQUIRE(jit->outputWidth() == c.out);
+    std::vector<float> got(static_cast<size_t>(c.batch * c.out), 12345.0f);
+    REQUIRE(jit->forward(x.data.data(), got.data(), c.batch) == 0);
+
+    std::vector<float> want;
+    std::vector<bool> roundsToZero(got.size(), false); // a finite, non-zero definition
+    bool exact = c.compare == "exact";
+    if (exact) {
+      want = slope::runtime::readNpy((dir / (c.name + ".y.npy")).string()).data;
+    } else {
+      REQUIRE(c.compare == "ulp");
+      for (double d : readF64Npy(dir / (c.name + ".ref.npy"))) {
+        if (std::isfinite(d) && d != 0 && static_cast<float>(d) == 0)
+          roundsToZero[want.size()] = true;
+        want.push_back(static_cast<float>(d));
+      }
+    }
+    REQUIRE(want.size() == got.size());
+    int mismatches = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      int64_t ulps = 0;
+      bool ok = meetsSpec(got[i], want[i], exact, ulps);
+      if (roundsToZero[i] && std::isfinite(got[i])) {
+        // A definition below half the smallest subnormal: within 4 ulp across zero.
+        ulps = ulpDistance(got[i], want[i]);
+        ok = ulps <= 4;
+      }
+      worst[c.op] = std::max(worst[c.op], ulps);
+      if (!ok && mismatches++ < 5) {
+        INFO("element " << i << " x = " << (c.in == c.out ? x.data[i] : 0.0f) << ": got "
+                        << got[i] << " expected " << want[i] << " (" << ulps << " ulp)");
+        CHECK(false);
+      }
+    }
+  }
+  std::printf("max ulp of the JIT against the fixtures' double-precision definitions:\n");
+  for (const auto &[op, ulps] : worst)
+    std::printf("  %-14s %lld\n", op.c_str(), static_cast<long long>(ulps));
+}
