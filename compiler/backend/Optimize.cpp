@@ -3,6 +3,10 @@
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Transforms/InstCombine/InstCombine.h>
+#include <llvm/Transforms/Scalar/EarlyCSE.h>
+#include <llvm/Transforms/Scalar/LICM.h>
+#include <llvm/Transforms/Scalar/SimplifyCFG.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -32,6 +36,28 @@ llvm::CodeGenOptLevel codeGenOptLevel(unsigned optLevel) {
   }
 }
 
+namespace {
+
+/// The function passes for slope's kernels. They are vectorized and register-blocked by
+/// construction, with constant loop bounds, so LLVM's default pipeline mostly spends its
+/// time undoing that (unrolling the k loops, re-vectorizing, inlining every kernel into
+/// the entry) and instruction selection then pays for the larger IR. What the kernels do
+/// need: common subexpressions of the index arithmetic, folded constants, the row and
+/// panel offsets hoisted out of the k loop, and tidy control flow. Strength reduction of
+/// the addresses is done by the code generator (LSR).
+llvm::FunctionPassManager kernelPipeline() {
+  llvm::FunctionPassManager fpm;
+  fpm.addPass(llvm::EarlyCSEPass(/*UseMemorySSA=*/false));
+  fpm.addPass(llvm::InstCombinePass());
+  fpm.addPass(llvm::SimplifyCFGPass());
+  fpm.addPass(llvm::createFunctionToLoopPassAdaptor(llvm::LICMPass(llvm::LICMOptions()),
+                                                    /*UseMemorySSA=*/true));
+  fpm.addPass(llvm::EarlyCSEPass(/*UseMemorySSA=*/true));
+  return fpm;
+}
+
+} // namespace
+
 void optimizeModule(llvm::Module &module, llvm::TargetMachine &tm, unsigned optLevel) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
@@ -43,12 +69,11 @@ void optimizeModule(llvm::Module &module, llvm::TargetMachine &tm, unsigned optL
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
-  llvm::OptimizationLevel level = optLevel == 0   ? llvm::OptimizationLevel::O0
-                                  : optLevel == 1 ? llvm::OptimizationLevel::O1
-                                  : optLevel == 2 ? llvm::OptimizationLevel::O2
-                                                  : llvm::OptimizationLevel::O3;
-  llvm::ModulePassManager mpm = optLevel == 0 ? pb.buildO0DefaultPipeline(level)
-                                              : pb.buildPerModuleDefaultPipeline(level);
+  llvm::ModulePassManager mpm =
+      optLevel == 0 ? pb.buildO0DefaultPipeline(llvm::OptimizationLevel::O0)
+                    : llvm::ModulePassManager();
+  if (optLevel > 0)
+    mpm.addPass(llvm::createModuleToFunctionPassAdaptor(kernelPipeline()));
   mpm.run(module, mam);
 }
 

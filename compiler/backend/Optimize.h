@@ -1,6 +1,6 @@
-// What the JIT and AOT paths share after code generation: target machines, the O3
-// pipeline, and assembly or object emission. Includes LLVM headers: keep it out of
-// widely included headers.
+// What the JIT and AOT paths share after code generation: target machines, the
+// optimization pipeline, and assembly or object emission. Includes LLVM headers: keep it
+// out of widely included headers.
 #pragma once
 
 #include <llvm/Support/Error.h>
@@ -18,8 +18,10 @@ namespace slope::backend {
 /// Registers the native target, its assembly printer and parser (once per process).
 void initializeNativeTarget();
 
-/// Runs LLVM's default per-module pipeline at `optLevel` (0..3) with `tm`'s cost model.
-/// The module's data layout must be `tm`'s.
+/// Optimizes the module with `tm`'s cost model: at `optLevel` 0 LLVM's O0 pipeline, else
+/// a short function pass list suited to kernels that are vectorized and register-blocked
+/// by construction (CSE, instcombine, simplifycfg, LICM; no unrolling, vectorizers or
+/// inlining). The module's data layout must be `tm`'s.
 void optimizeModule(llvm::Module &module, llvm::TargetMachine &tm, unsigned optLevel);
 
 /// Emits the module as assembly text or as an object file.
