@@ -66,18 +66,45 @@ llvm::Value *loadWeights(KernelBuilder &k, const DenseShape &s, llvm::Value *pan
                                 llvm::ConstantAggregateZero::get(k.vec()));
 }
 
+/// The inputs k0 .. k0+length of one pass over K. Only the first pass starts its sums
+/// from +0; the others continue the partial sums the previous pass stored in the output.
+/// Only the last pass applies the epilogue (bias, the fused chain) to the full sums.
+struct KRange {
+  llvm::Value *k0;
+  int64_t length;
+  bool first;
+  bool last;
+};
+
 /// One tile: rows row0 .. row0+mr, panels panel0 .. panel0+nv; the last panel has only
 /// `lastActive` columns.
 void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, unsigned nv,
-              unsigned lastActive, llvm::Value *row0, llvm::Value *panel0) {
+              unsigned lastActive, llvm::Value *row0, llvm::Value *panel0,
+              const KRange &kr) {
   llvm::IRBuilder<> &b = k.b;
-  std::vector<llvm::Value *> zero(mr * nv, llvm::ConstantAggregateZero::get(k.vec()));
   std::vector<llvm::Value *> xRow(mr);
   for (unsigned r = 0; r < mr; ++r)
     xRow[r] = b.CreateMul(b.CreateAdd(row0, k.i64c(r)), k.i64c(s.x.stride));
+  auto outIndex = [&](unsigned r, unsigned v) {
+    llvm::Value *col = b.CreateMul(b.CreateAdd(panel0, k.i64c(v)), k.i64c(k.target.lanes));
+    llvm::Value *row = b.CreateAdd(row0, k.i64c(r));
+    return b.CreateAdd(b.CreateMul(row, k.i64c(k.output.stride)), col);
+  };
+  auto maskOf = [&](unsigned v) {
+    return k.laneMask(v + 1 == nv ? lastActive : k.target.lanes);
+  };
+
+  // Partial sums are stored as f32 and reloaded exactly, so a split K sums the same
+  // terms in the same order as one pass.
+  std::vector<llvm::Value *> init(mr * nv, llvm::ConstantAggregateZero::get(k.vec()));
+  if (!kr.first)
+    for (unsigned r = 0; r < mr; ++r)
+      for (unsigned v = 0; v < nv; ++v)
+        init[r * nv + v] = k.loadVector(k.output.base, outIndex(r, v), maskOf(v));
 
   std::vector<llvm::Value *> acc =
-      k.loop("k", k.i64c(s.in), zero, [&](llvm::Value *kk, std::vector<llvm::Value *> &c) {
+      k.loop("k", k.i64c(kr.length), init, [&](llvm::Value *i, std::vector<llvm::Value *> &c) {
+        llvm::Value *kk = b.CreateAdd(kr.k0, i);
         std::vector<llvm::Value *> w(nv);
         for (unsigned v = 0; v < nv; ++v)
           w[v] = loadWeights(k, s, b.CreateAdd(panel0, k.i64c(v)), kk,
@@ -90,8 +117,14 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, unsigned nv,
         }
       });
 
+  if (!kr.last) {
+    for (unsigned r = 0; r < mr; ++r)
+      for (unsigned v = 0; v < nv; ++v)
+        k.storeVector(acc[r * nv + v], k.output.base, outIndex(r, v), maskOf(v));
+    return;
+  }
   for (unsigned v = 0; v < nv; ++v) {
-    llvm::Constant *mask = k.laneMask(v + 1 == nv ? lastActive : k.target.lanes);
+    llvm::Constant *mask = maskOf(v);
     llvm::Value *col =
         b.CreateMul(b.CreateAdd(panel0, k.i64c(v)), k.i64c(k.target.lanes));
     llvm::Value *bias = s.bias ? k.loadVector(s.bias, col, mask) : nullptr;
@@ -107,20 +140,59 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, unsigned nv,
   }
 }
 
-/// Every column of rows row0 .. row0+mr: full tiles of s.nv panels, then the rest.
-void emitRowBlock(KernelBuilder &k, const DenseShape &s, unsigned mr, llvm::Value *row0) {
+/// The column tiles: `fullBlocks` of s.nv panels, then one narrower tile for the rest.
+struct ColumnTiles {
+  int64_t fullBlocks;
+  unsigned restPanels; // 0 when the full tiles cover every unit
+  unsigned restActive; // columns in the rest tile's last panel
+};
+
+ColumnTiles columnTiles(const KernelBuilder &k, const DenseShape &s) {
   int64_t lanes = k.target.lanes;
   int64_t blockColumns = s.nv * lanes;
-  int64_t fullBlocks = s.units / blockColumns;
-  k.loop("panels", k.i64c(fullBlocks), [&](llvm::Value *blk) {
-    emitTile(k, s, mr, s.nv, k.target.lanes, row0, k.b.CreateMul(blk, k.i64c(s.nv)));
+  ColumnTiles t{s.units / blockColumns, 0, 0};
+  int64_t rest = s.units - t.fullBlocks * blockColumns;
+  if (rest > 0) {
+    t.restPanels = static_cast<unsigned>((rest + lanes - 1) / lanes);
+    t.restActive = static_cast<unsigned>(rest - (t.restPanels - 1) * lanes);
+  }
+  return t;
+}
+
+/// Every column of rows row0 .. row0+mr: full tiles of s.nv panels, then the rest.
+void emitRowBlock(KernelBuilder &k, const DenseShape &s, unsigned mr, llvm::Value *row0,
+                  const KRange &kr) {
+  ColumnTiles t = columnTiles(k, s);
+  k.loop("panels", k.i64c(t.fullBlocks), [&](llvm::Value *blk) {
+    emitTile(k, s, mr, s.nv, k.target.lanes, row0, k.b.CreateMul(blk, k.i64c(s.nv)), kr);
   });
-  int64_t rest = s.units - fullBlocks * blockColumns;
-  if (rest == 0)
-    return;
-  auto nv = static_cast<unsigned>((rest + lanes - 1) / lanes);
-  auto lastActive = static_cast<unsigned>(rest - (nv - 1) * lanes);
-  emitTile(k, s, mr, nv, lastActive, row0, k.i64c(fullBlocks * s.nv));
+  if (t.restPanels > 0)
+    emitTile(k, s, mr, t.restPanels, t.restActive, row0, k.i64c(t.fullBlocks * s.nv), kr);
+}
+
+/// Every row of the tile column at panel0: blocks of s.mr rows, then single rows.
+void emitColumnTile(KernelBuilder &k, const DenseShape &s, unsigned nv, unsigned lastActive,
+                    llvm::Value *panel0, const KRange &kr) {
+  llvm::Value *fullRowBlocks = k.b.CreateSDiv(k.rows, k.i64c(s.mr));
+  k.loop("rows", fullRowBlocks, [&](llvm::Value *blk) {
+    emitTile(k, s, s.mr, nv, lastActive, k.b.CreateMul(blk, k.i64c(s.mr)), panel0, kr);
+  });
+  llvm::Value *done = k.b.CreateMul(fullRowBlocks, k.i64c(s.mr));
+  k.loop("tail_rows", k.b.CreateSub(k.rows, done), [&](llvm::Value *r) {
+    emitTile(k, s, 1, nv, lastActive, k.b.CreateAdd(done, r), panel0, kr);
+  });
+}
+
+/// One pass over the inputs kr.k0 .. +kr.length for every row and column, column tiles
+/// outside: the tile's weight panel (kr.length x nv*lanes floats) stays in L2 while every
+/// row block streams its inputs past it.
+void emitKPass(KernelBuilder &k, const DenseShape &s, const KRange &kr) {
+  ColumnTiles t = columnTiles(k, s);
+  k.loop("col_tiles", k.i64c(t.fullBlocks), [&](llvm::Value *blk) {
+    emitColumnTile(k, s, s.nv, k.target.lanes, k.b.CreateMul(blk, k.i64c(s.nv)), kr);
+  });
+  if (t.restPanels > 0)
+    emitColumnTile(k, s, t.restPanels, t.restActive, k.i64c(t.fullBlocks * s.nv), kr);
 }
 
 } // namespace
@@ -142,14 +214,37 @@ void emitDenseKernel(KernelBuilder &k) {
   s.nv = static_cast<unsigned>(std::min<int64_t>(maxPanels, panels));
   s.mr = std::min(6u, (k.target.vectorRegisters - s.nv - 1) / s.nv);
 
-  llvm::Value *fullRowBlocks = k.b.CreateSDiv(k.rows, k.i64c(s.mr));
-  k.loop("rows", fullRowBlocks, [&](llvm::Value *blk) {
-    emitRowBlock(k, s, s.mr, k.b.CreateMul(blk, k.i64c(s.mr)));
+  // Weights that fit in L2 are read once per block of rows, rows outside: nothing to
+  // block. Larger ones are cut into passes over at most kMaxKBlock inputs, column tiles
+  // outside rows, so that a weight panel block (<= 128 KiB with AVX-512) stays in L2 and
+  // the rows' inputs for the pass (6 x 2 KiB) in L1.
+  constexpr int64_t kUnblockedWeightBytes = 512 * 1024;
+  constexpr int64_t kMaxKBlock = 512;
+  if (s.units * s.in * 4 <= kUnblockedWeightBytes) {
+    KRange all{k.i64c(0), s.in, true, true};
+    llvm::Value *fullRowBlocks = k.b.CreateSDiv(k.rows, k.i64c(s.mr));
+    k.loop("rows", fullRowBlocks, [&](llvm::Value *blk) {
+      emitRowBlock(k, s, s.mr, k.b.CreateMul(blk, k.i64c(s.mr)), all);
+    });
+    llvm::Value *done = k.b.CreateMul(fullRowBlocks, k.i64c(s.mr));
+    k.loop("tail_rows", k.b.CreateSub(k.rows, done), [&](llvm::Value *r) {
+      emitRowBlock(k, s, 1, k.b.CreateAdd(done, r), all);
+    });
+    return;
+  }
+  int64_t passes = (s.in + kMaxKBlock - 1) / kMaxKBlock;
+  int64_t kc = (s.in + passes - 1) / passes;
+  int64_t lastLength = s.in - (passes - 1) * kc;
+  if (passes == 1) {
+    emitKPass(k, s, KRange{k.i64c(0), s.in, true, true});
+    return;
+  }
+  emitKPass(k, s, KRange{k.i64c(0), kc, true, false});
+  k.loop("k_passes", k.i64c(passes - 2), [&](llvm::Value *p) {
+    llvm::Value *k0 = k.b.CreateMul(k.b.CreateAdd(p, k.i64c(1)), k.i64c(kc));
+    emitKPass(k, s, KRange{k0, kc, false, false});
   });
-  llvm::Value *done = k.b.CreateMul(fullRowBlocks, k.i64c(s.mr));
-  k.loop("tail_rows", k.b.CreateSub(k.rows, done), [&](llvm::Value *r) {
-    emitRowBlock(k, s, 1, k.b.CreateAdd(done, r));
-  });
+  emitKPass(k, s, KRange{k.i64c((passes - 1) * kc), lastLength, false, true});
 }
 
 } // namespace slope::codegen
