@@ -21,6 +21,7 @@ Command addRunCommand(CLI::App &app);
 Command addDumpCommand(CLI::App &app);
 Command addCompileCommand(CLI::App &app);
 Command addBenchCommand(CLI::App &app);
+Command addPlotCommand(CLI::App &app);
 
 /// A user error, as the command line prints it: "error: <message>".
 [[noreturn]] void fail(std::string_view message);

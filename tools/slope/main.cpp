@@ -25,6 +25,7 @@ int main(int argc, char **argv) {
       slope::cli::addCompileCommand(app),
       slope::cli::addDumpCommand(app),
       slope::cli::addBenchCommand(app),
+      slope::cli::addPlotCommand(app),
   };
 
   try {
