@@ -171,14 +171,17 @@ int main(int argc, char **argv) {
 }
 
 inline void writeFloats(const fs::path &path, const std::vector<float> &values) {
-  testutil::writeBytes(path, std::string(reinterpret_cast<const char *>(values.data()),
-                                         values.size() * sizeof(float)));
+  std::string bytes(values.size() * sizeof(float), '\0');
+  if (!values.empty())
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+  testutil::writeBytes(path, bytes);
 }
 
 inline std::vector<float> readFloats(const fs::path &path) {
   std::string bytes = testutil::readBytes(path);
   std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+  if (!values.empty())
+    std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
   return values;
 }
 
