@@ -5,6 +5,7 @@
 // the definition (notes.txt), the definition is what is checked: docs/activations.md.
 #include "TestUtil.h"
 #include "activations_testing.h"
+#include "torch_fixtures.h"
 
 #include "compiler/backend/Jit.h"
 #include "compiler/passes/Pipeline.h"
@@ -23,33 +24,15 @@ namespace {
 namespace fs = std::filesystem;
 using namespace slope::acttest;
 
-fs::path fixtureDir() { return slope::testutil::sourceDir() / "tests" / "fixtures" / "torch"; }
-
-struct Case {
-  std::string name, op, compare;
-  int64_t batch = 0, in = 0, out = 0;
-  bool params = false;
-};
+using slope::torchfixtures::Case;
+using slope::torchfixtures::fixtureDir;
 
 std::vector<Case> actCases() {
-  std::istringstream text(slope::testutil::readBytes(fixtureDir() / "index.tsv"));
-  std::string line;
-  std::getline(text, line);
   std::vector<Case> cases;
-  while (std::getline(text, line)) {
-    std::istringstream row(line);
-    Case c;
-    std::string kind, params;
-    std::getline(row, c.name, '\t');
-    std::getline(row, kind, '\t');
-    std::getline(row, c.op, '\t');
-    std::getline(row, c.compare, '\t');
-    row >> c.batch >> c.in >> c.out >> params;
-    c.params = params == "yes";
+  for (const Case &c : slope::torchfixtures::readIndex())
     // softmax is not an elementwise activation; its kernel has its own tests.
-    if (kind == "act" && c.op != "softmax")
+    if (c.kind == "act" && c.op != "softmax")
       cases.push_back(c);
-  }
   return cases;
 }
 

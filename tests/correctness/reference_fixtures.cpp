@@ -11,6 +11,7 @@
 //   ulp    with NAME.ref.npy (the definition in double precision): NaN, ±inf and ±0
 //          exactly, finite values within 4 ulp of the correctly rounded f32.
 #include "TestUtil.h"
+#include "torch_fixtures.h"
 
 #include "compiler/eval/Reference.h"
 #include "compiler/passes/Pipeline.h"
@@ -33,36 +34,9 @@ namespace {
 namespace fs = std::filesystem;
 using slope::runtime::Tensor;
 
-fs::path fixtureDir() { return slope::testutil::sourceDir() / "tests" / "fixtures" / "torch"; }
-
-struct Case {
-  std::string name, op, compare;
-  int64_t batch = 0, in = 0, out = 0;
-  bool params = false;
-};
-
-std::vector<Case> readIndex() {
-  std::istringstream text(slope::testutil::readBytes(fixtureDir() / "index.tsv"));
-  std::string line;
-  std::getline(text, line); // header
-  REQUIRE(line == "name\tkind\top\tcompare\tbatch\tin\tout\tparams");
-  std::vector<Case> cases;
-  while (std::getline(text, line)) {
-    if (line.empty())
-      continue;
-    std::istringstream row(line);
-    Case c;
-    std::string kind, params;
-    std::getline(row, c.name, '\t');
-    std::getline(row, kind, '\t');
-    std::getline(row, c.op, '\t');
-    std::getline(row, c.compare, '\t');
-    row >> c.batch >> c.in >> c.out >> params;
-    c.params = params == "yes";
-    cases.push_back(c);
-  }
-  return cases;
-}
+using slope::torchfixtures::Case;
+using slope::torchfixtures::fixtureDir;
+using slope::torchfixtures::readIndex;
 
 /// Reads a .npy file of f64 values without converting them to f32 (runtime::readNpy
 /// converts): only the little-endian C-order '<f8' files the fixture script writes.
