@@ -6,22 +6,44 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include <algorithm>
+#include <functional>
 
 namespace slope::codegen {
 
-int64_t packedWeightSize(int64_t units, int64_t in, unsigned lanes) {
-  int64_t panels = (units + lanes - 1) / lanes;
-  return panels * in * lanes;
+DenseTiling denseTiling(int64_t units, const TargetSpec &target) {
+  DenseTiling t;
+  t.lanes = target.lanes;
+  // Register tile: nv vectors wide (fewer when the layer is narrower), as many rows as
+  // leave registers for the weight vectors and one broadcast.
+  int64_t vectors = (units + t.lanes - 1) / t.lanes;
+  unsigned maxVectors = target.vectorRegisters >= 32 ? 4 : 2;
+  t.nv = static_cast<unsigned>(std::min<int64_t>(maxVectors, std::max<int64_t>(vectors, 1)));
+  t.mr = std::min(6u, (target.vectorRegisters - t.nv - 1) / t.nv);
+  t.fullTiles = units / t.fullWidth();
+  int64_t rest = units - t.fullTiles * t.fullWidth();
+  if (rest > 0) {
+    t.restVectors = static_cast<unsigned>((rest + t.lanes - 1) / t.lanes);
+    t.restActive = static_cast<unsigned>(rest - int64_t(t.restVectors - 1) * t.lanes);
+  }
+  return t;
+}
+
+int64_t packedWeightSize(int64_t units, int64_t in, const TargetSpec &target) {
+  int64_t lanes = target.lanes;
+  return (units + lanes - 1) / lanes * lanes * in;
 }
 
 std::vector<float> packDenseWeights(const float *weights, int64_t units, int64_t in,
-                                    unsigned lanes) {
-  std::vector<float> packed(static_cast<size_t>(packedWeightSize(units, in, lanes)), 0.0f);
+                                    const TargetSpec &target) {
+  DenseTiling t = denseTiling(units, target);
+  std::vector<float> packed(static_cast<size_t>(packedWeightSize(units, in, target)), 0.0f);
   for (int64_t u = 0; u < units; ++u) {
-    int64_t panel = u / lanes;
-    int64_t lane = u % lanes;
+    int64_t tile = u / t.fullWidth();
+    int64_t width = tile < t.fullTiles ? t.fullWidth() : int64_t(t.restVectors) * t.lanes;
+    int64_t start = tile * t.fullWidth() * in;
+    int64_t c = u - tile * t.fullWidth();
     for (int64_t i = 0; i < in; ++i)
-      packed[static_cast<size_t>((panel * in + i) * lanes + lane)] = weights[u * in + i];
+      packed[static_cast<size_t>(start + i * width + c)] = weights[u * in + i];
   }
   return packed;
 }
@@ -35,36 +57,17 @@ struct DenseShape {
   Matrix x;
   llvm::Value *weights;
   llvm::Value *bias; // null without bias
-  unsigned mr;       // rows in a full tile
-  unsigned nv;       // panels in a full tile
+  DenseTiling tiling;
 };
 
-/// The weight vector W[col .. col+lanes, kk] (only the first `active` lanes exist).
-llvm::Value *loadWeights(KernelBuilder &k, const DenseShape &s, llvm::Value *panel,
-                         llvm::Value *kk, unsigned active) {
-  int64_t lanes = k.target.lanes;
-  if (k.packedWeights) {
-    llvm::Value *index =
-        k.b.CreateMul(k.b.CreateAdd(k.b.CreateMul(panel, k.i64c(s.in)), kk), k.i64c(lanes));
-    return k.loadVector(s.weights, index, nullptr);
-  }
-  // The user's [units, in] layout (parameters passed at run time, not packed): a strided
-  // gather. Correct but slow; the packed form is what the fast path reads.
-  llvm::Value *first = k.b.CreateAdd(
-      k.b.CreateMul(k.b.CreateMul(panel, k.i64c(lanes)), k.i64c(s.in)), kk);
-  std::vector<llvm::Constant *> offsets;
-  for (int64_t l = 0; l < lanes; ++l)
-    offsets.push_back(k.i64c(l * s.in));
-  llvm::Value *indices =
-      k.b.CreateAdd(k.b.CreateVectorSplat(k.target.lanes, first), llvm::ConstantVector::get(offsets));
-  llvm::Value *ptrs = k.b.CreateInBoundsGEP(k.f32(), s.weights, indices);
-  llvm::Constant *mask = k.laneMask(active);
-  if (!mask)
-    mask = llvm::ConstantVector::getSplat(llvm::ElementCount::getFixed(k.target.lanes),
-                                          k.b.getTrue());
-  return k.b.CreateMaskedGather(k.vec(), ptrs, llvm::Align(4), mask,
-                                llvm::ConstantAggregateZero::get(k.vec()));
-}
+/// One column tile: `nv` vectors from unit `firstColumn`, the last with `lastActive`
+/// columns; its packed weights start at float `weightStart`, `nv * lanes` per k.
+struct ColumnTile {
+  llvm::Value *firstColumn;
+  llvm::Value *weightStart;
+  unsigned nv;
+  unsigned lastActive;
+};
 
 /// The inputs k0 .. k0+length of one pass over K. Only the first pass starts its sums
 /// from +0; the others continue the partial sums the previous pass stored in the output.
@@ -76,22 +79,53 @@ struct KRange {
   bool last;
 };
 
-/// One tile: rows row0 .. row0+mr, panels panel0 .. panel0+nv; the last panel has only
-/// `lastActive` columns.
-void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, unsigned nv,
-              unsigned lastActive, llvm::Value *row0, llvm::Value *panel0,
-              const KRange &kr) {
+/// The weight vector W[col .. col+lanes, kk] for vector v of the tile (only the first
+/// `active` lanes exist).
+llvm::Value *loadWeights(KernelBuilder &k, const DenseShape &s, const ColumnTile &t,
+                         unsigned v, llvm::Value *kk, unsigned active) {
+  int64_t lanes = k.target.lanes;
+  if (k.packedWeights) {
+    llvm::Value *index = k.b.CreateAdd(
+        t.weightStart, k.b.CreateAdd(k.b.CreateMul(kk, k.i64c(t.nv * lanes)), k.i64c(v * lanes)));
+    return k.loadVector(s.weights, index, nullptr);
+  }
+  // The user's [units, in] layout (parameters passed at run time, not packed): a strided
+  // gather. Correct but slow; the packed form is what the fast path reads.
+  llvm::Value *column = k.b.CreateAdd(t.firstColumn, k.i64c(v * lanes));
+  llvm::Value *first = k.b.CreateAdd(k.b.CreateMul(column, k.i64c(s.in)), kk);
+  std::vector<llvm::Constant *> offsets;
+  for (int64_t l = 0; l < lanes; ++l)
+    offsets.push_back(k.i64c(l * s.in));
+  llvm::Value *indices = k.b.CreateAdd(k.b.CreateVectorSplat(k.target.lanes, first),
+                                       llvm::ConstantVector::get(offsets));
+  llvm::Value *ptrs = k.b.CreateInBoundsGEP(k.f32(), s.weights, indices);
+  llvm::Constant *mask = k.laneMask(active);
+  if (!mask)
+    mask = llvm::ConstantVector::getSplat(llvm::ElementCount::getFixed(k.target.lanes),
+                                          k.b.getTrue());
+  return k.b.CreateMaskedGather(k.vec(), ptrs, llvm::Align(4), mask,
+                                llvm::ConstantAggregateZero::get(k.vec()));
+}
+
+/// One register tile: rows row0 .. row0+mr of column tile `t`. With `lastRow` set, rows
+/// past it are clamped to it: they load, compute and store exactly what row `lastRow`
+/// does, so a tail of fewer than mr rows runs the full tile with nothing to mask.
+void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, const ColumnTile &t,
+              llvm::Value *row0, llvm::Value *lastRow, const KRange &kr) {
   llvm::IRBuilder<> &b = k.b;
-  std::vector<llvm::Value *> xRow(mr);
-  for (unsigned r = 0; r < mr; ++r)
-    xRow[r] = b.CreateMul(b.CreateAdd(row0, k.i64c(r)), k.i64c(s.x.stride));
+  unsigned nv = t.nv;
+  std::vector<llvm::Value *> rows(mr);
+  for (unsigned r = 0; r < mr; ++r) {
+    rows[r] = b.CreateAdd(row0, k.i64c(r));
+    if (lastRow && r > 0)
+      rows[r] = b.CreateSelect(b.CreateICmpSLT(rows[r], lastRow), rows[r], lastRow);
+  }
+  auto column = [&](unsigned v) { return b.CreateAdd(t.firstColumn, k.i64c(v * k.target.lanes)); };
   auto outIndex = [&](unsigned r, unsigned v) {
-    llvm::Value *col = b.CreateMul(b.CreateAdd(panel0, k.i64c(v)), k.i64c(k.target.lanes));
-    llvm::Value *row = b.CreateAdd(row0, k.i64c(r));
-    return b.CreateAdd(b.CreateMul(row, k.i64c(k.output.stride)), col);
+    return b.CreateAdd(b.CreateMul(rows[r], k.i64c(k.output.stride)), column(v));
   };
   auto maskOf = [&](unsigned v) {
-    return k.laneMask(v + 1 == nv ? lastActive : k.target.lanes);
+    return k.laneMask(v + 1 == nv ? t.lastActive : k.target.lanes);
   };
 
   // Partial sums are stored as f32 and reloaded exactly, so a split K sums the same
@@ -102,13 +136,15 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, unsigned nv,
       for (unsigned v = 0; v < nv; ++v)
         init[r * nv + v] = k.loadVector(k.output.base, outIndex(r, v), maskOf(v));
 
+  std::vector<llvm::Value *> xRow(mr);
+  for (unsigned r = 0; r < mr; ++r)
+    xRow[r] = b.CreateMul(rows[r], k.i64c(s.x.stride));
   std::vector<llvm::Value *> acc =
       k.loop("k", k.i64c(kr.length), init, [&](llvm::Value *i, std::vector<llvm::Value *> &c) {
         llvm::Value *kk = b.CreateAdd(kr.k0, i);
         std::vector<llvm::Value *> w(nv);
         for (unsigned v = 0; v < nv; ++v)
-          w[v] = loadWeights(k, s, b.CreateAdd(panel0, k.i64c(v)), kk,
-                             v + 1 == nv ? lastActive : k.target.lanes);
+          w[v] = loadWeights(k, s, t, v, kk, v + 1 == nv ? t.lastActive : k.target.lanes);
         for (unsigned r = 0; r < mr; ++r) {
           llvm::Value *xb = k.broadcast(s.x.base, b.CreateAdd(xRow[r], kk));
           for (unsigned v = 0; v < nv; ++v)
@@ -125,74 +161,69 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, unsigned nv,
   }
   for (unsigned v = 0; v < nv; ++v) {
     llvm::Constant *mask = maskOf(v);
-    llvm::Value *col =
-        b.CreateMul(b.CreateAdd(panel0, k.i64c(v)), k.i64c(k.target.lanes));
+    llvm::Value *col = column(v);
     llvm::Value *bias = s.bias ? k.loadVector(s.bias, col, mask) : nullptr;
     for (unsigned r = 0; r < mr; ++r) {
-      llvm::Value *row = b.CreateAdd(row0, k.i64c(r));
       llvm::Value *y = acc[r * nv + v];
       if (bias)
         y = b.CreateFAdd(y, bias);
-      y = applyChain(k, 1, y, row, col, mask);
-      llvm::Value *outIndex = b.CreateAdd(b.CreateMul(row, k.i64c(k.output.stride)), col);
-      k.storeVector(y, k.output.base, outIndex, mask);
+      y = applyChain(k, 1, y, rows[r], col, mask);
+      k.storeVector(y, k.output.base, outIndex(r, v), mask);
     }
   }
 }
 
-/// The column tiles: `fullBlocks` of s.nv panels, then one narrower tile for the rest.
-struct ColumnTiles {
-  int64_t fullBlocks;
-  unsigned restPanels; // 0 when the full tiles cover every unit
-  unsigned restActive; // columns in the rest tile's last panel
-};
-
-ColumnTiles columnTiles(const KernelBuilder &k, const DenseShape &s) {
-  int64_t lanes = k.target.lanes;
-  int64_t blockColumns = s.nv * lanes;
-  ColumnTiles t{s.units / blockColumns, 0, 0};
-  int64_t rest = s.units - t.fullBlocks * blockColumns;
-  if (rest > 0) {
-    t.restPanels = static_cast<unsigned>((rest + lanes - 1) / lanes);
-    t.restActive = static_cast<unsigned>(rest - (t.restPanels - 1) * lanes);
-  }
-  return t;
+/// Calls `body(tile)` for every column tile: the full ones in a loop, then the rest.
+void forEachColumnTile(KernelBuilder &k, const DenseShape &s,
+                       const std::function<void(const ColumnTile &)> &body) {
+  const DenseTiling &d = s.tiling;
+  k.loop("col_tiles", k.i64c(d.fullTiles), [&](llvm::Value *tile) {
+    body(ColumnTile{k.b.CreateMul(tile, k.i64c(d.fullWidth())),
+                    k.b.CreateMul(tile, k.i64c(d.fullWidth() * s.in)), d.nv, d.lanes});
+  });
+  if (d.restVectors > 0)
+    body(ColumnTile{k.i64c(d.fullTiles * d.fullWidth()),
+                    k.i64c(d.fullTiles * d.fullWidth() * s.in), d.restVectors, d.restActive});
 }
 
-/// Every column of rows row0 .. row0+mr: full tiles of s.nv panels, then the rest.
-void emitRowBlock(KernelBuilder &k, const DenseShape &s, unsigned mr, llvm::Value *row0,
-                  const KRange &kr) {
-  ColumnTiles t = columnTiles(k, s);
-  k.loop("panels", k.i64c(t.fullBlocks), [&](llvm::Value *blk) {
-    emitTile(k, s, mr, s.nv, k.target.lanes, row0, k.b.CreateMul(blk, k.i64c(s.nv)), kr);
-  });
-  if (t.restPanels > 0)
-    emitTile(k, s, mr, t.restPanels, t.restActive, row0, k.i64c(t.fullBlocks * s.nv), kr);
-}
-
-/// Every row of the tile column at panel0: blocks of s.mr rows, then single rows.
-void emitColumnTile(KernelBuilder &k, const DenseShape &s, unsigned nv, unsigned lastActive,
-                    llvm::Value *panel0, const KRange &kr) {
-  llvm::Value *fullRowBlocks = k.b.CreateSDiv(k.rows, k.i64c(s.mr));
-  k.loop("rows", fullRowBlocks, [&](llvm::Value *blk) {
-    emitTile(k, s, s.mr, nv, lastActive, k.b.CreateMul(blk, k.i64c(s.mr)), panel0, kr);
-  });
-  llvm::Value *done = k.b.CreateMul(fullRowBlocks, k.i64c(s.mr));
-  k.loop("tail_rows", k.b.CreateSub(k.rows, done), [&](llvm::Value *r) {
-    emitTile(k, s, 1, nv, lastActive, k.b.CreateAdd(done, r), panel0, kr);
-  });
+/// Every row of column tile `t`, or (with `t` null) of every column tile for each block
+/// of rows: blocks of mr rows, then the rest. A rest of at least half a block runs as
+/// one clamped block (the FMA units stay busy; the extra rows cost less than single-row
+/// tiles, which are bound by loading the weights); a smaller one row by row.
+void forEachRowBlock(KernelBuilder &k, const DenseShape &s,
+                     const std::function<void(unsigned mr, llvm::Value *row0,
+                                              llvm::Value *lastRow)> &body) {
+  unsigned mr = s.tiling.mr;
+  llvm::IRBuilder<> &b = k.b;
+  llvm::Value *fullRowBlocks = b.CreateSDiv(k.rows, k.i64c(mr));
+  k.loop("rows", fullRowBlocks,
+         [&](llvm::Value *blk) { body(mr, b.CreateMul(blk, k.i64c(mr)), nullptr); });
+  llvm::Value *done = b.CreateMul(fullRowBlocks, k.i64c(mr));
+  llvm::Value *rest = b.CreateSub(k.rows, done);
+  if (mr == 1)
+    return;
+  llvm::BasicBlock *clamped = llvm::BasicBlock::Create(b.getContext(), "rows_clamped", k.function);
+  llvm::BasicBlock *single = llvm::BasicBlock::Create(b.getContext(), "rows_single", k.function);
+  llvm::BasicBlock *after = llvm::BasicBlock::Create(b.getContext(), "rows_done", k.function);
+  b.CreateCondBr(b.CreateICmpSGE(b.CreateMul(rest, k.i64c(2)), k.i64c(mr)), clamped, single);
+  b.SetInsertPoint(clamped);
+  body(mr, done, b.CreateSub(k.rows, k.i64c(1)));
+  b.CreateBr(after);
+  b.SetInsertPoint(single);
+  k.loop("tail_rows", rest, [&](llvm::Value *r) { body(1, b.CreateAdd(done, r), nullptr); });
+  b.CreateBr(after);
+  b.SetInsertPoint(after);
 }
 
 /// One pass over the inputs kr.k0 .. +kr.length for every row and column, column tiles
-/// outside: the tile's weight panel (kr.length x nv*lanes floats) stays in L2 while every
+/// outside: the tile's weight block (kr.length x nv*lanes floats) stays in L2 while every
 /// row block streams its inputs past it.
 void emitKPass(KernelBuilder &k, const DenseShape &s, const KRange &kr) {
-  ColumnTiles t = columnTiles(k, s);
-  k.loop("col_tiles", k.i64c(t.fullBlocks), [&](llvm::Value *blk) {
-    emitColumnTile(k, s, s.nv, k.target.lanes, k.b.CreateMul(blk, k.i64c(s.nv)), kr);
+  forEachColumnTile(k, s, [&](const ColumnTile &t) {
+    forEachRowBlock(k, s, [&](unsigned mr, llvm::Value *row0, llvm::Value *lastRow) {
+      emitTile(k, s, mr, t, row0, lastRow, kr);
+    });
   });
-  if (t.restPanels > 0)
-    emitColumnTile(k, s, t.restPanels, t.restActive, k.i64c(t.fullBlocks * s.nv), kr);
 }
 
 } // namespace
@@ -206,29 +237,18 @@ void emitDenseKernel(KernelBuilder &k) {
   s.x = k.values.at(dense.operands[0]);
   s.weights = k.params.at(dense.weightKey());
   s.bias = dense.hasBias() ? k.params.at(dense.biasKey()) : nullptr;
-
-  // Register tile: nv panels wide (fewer when the layer is narrower), as many rows as
-  // leave registers for the weight vectors and one broadcast.
-  int64_t panels = (s.units + k.target.lanes - 1) / k.target.lanes;
-  unsigned maxPanels = k.target.vectorRegisters >= 32 ? 4 : 2;
-  s.nv = static_cast<unsigned>(std::min<int64_t>(maxPanels, panels));
-  s.mr = std::min(6u, (k.target.vectorRegisters - s.nv - 1) / s.nv);
+  s.tiling = denseTiling(s.units, k.target);
 
   // Weights that fit in L2 are read once per block of rows, rows outside: nothing to
   // block. Larger ones are cut into passes over at most kMaxKBlock inputs, column tiles
-  // outside rows, so that a weight panel block (<= 128 KiB with AVX-512) stays in L2 and
-  // the rows' inputs for the pass (6 x 2 KiB) in L1.
+  // outside rows, so that a weight block (<= 128 KiB with AVX-512) stays in L2 and the
+  // rows' inputs for the pass (6 x 2 KiB) in L1.
   constexpr int64_t kUnblockedWeightBytes = 512 * 1024;
   constexpr int64_t kMaxKBlock = 512;
   if (s.units * s.in * 4 <= kUnblockedWeightBytes) {
     KRange all{k.i64c(0), s.in, true, true};
-    llvm::Value *fullRowBlocks = k.b.CreateSDiv(k.rows, k.i64c(s.mr));
-    k.loop("rows", fullRowBlocks, [&](llvm::Value *blk) {
-      emitRowBlock(k, s, s.mr, k.b.CreateMul(blk, k.i64c(s.mr)), all);
-    });
-    llvm::Value *done = k.b.CreateMul(fullRowBlocks, k.i64c(s.mr));
-    k.loop("tail_rows", k.b.CreateSub(k.rows, done), [&](llvm::Value *r) {
-      emitRowBlock(k, s, 1, k.b.CreateAdd(done, r), all);
+    forEachRowBlock(k, s, [&](unsigned mr, llvm::Value *row0, llvm::Value *lastRow) {
+      forEachColumnTile(k, s, [&](const ColumnTile &t) { emitTile(k, s, mr, t, row0, lastRow, all); });
     });
     return;
   }

@@ -3,14 +3,15 @@
 // registers before the only store.
 //
 // Packed layout (what `packDenseWeights` writes and the kernel reads): the [units, in]
-// weight matrix cut into panels of `lanes` consecutive units, each panel stored k-major,
-// so that one vector load gives W[u0 .. u0+lanes, k]:
+// weight matrix cut into column tiles of `DenseTiling::nv` vectors (`lanes` units each;
+// the last tile may be narrower), each tile stored k-major, so that the weights one k
+// step of a register tile needs are one contiguous run of `width` floats:
 //
-//   packed[(p * in + k) * lanes + l] = W[(p * lanes + l) * in + k], or 0 past `units`.
+//   packed[tileStart + k * width + c] = W[(firstUnit + c) * in + k], or 0 past `units`.
 //
-// A tile is mr rows x nv panels of accumulators; for every k it broadcasts mr inputs
-// and loads nv weight vectors, mr * nv fused multiply-adds. Every accumulator sums its
-// terms in increasing k whatever the tile shape, so tails and fused/unfused runs give
+// A register tile is mr rows x nv vectors of accumulators; for every k it broadcasts mr
+// inputs and loads nv weight vectors, mr * nv fused multiply-adds. Every accumulator sums
+// its terms in increasing k whatever the tile shape, so tails and fused/unfused runs give
 // identical bits.
 #pragma once
 
@@ -21,12 +22,28 @@
 
 namespace slope::codegen {
 
+/// How a dense layer's columns are cut into register tiles for a target: what the
+/// packer and the kernel must agree on.
+struct DenseTiling {
+  unsigned lanes = 0;      // f32 lanes per vector
+  unsigned nv = 0;         // vectors in a full column tile
+  unsigned mr = 0;         // rows in a full register tile
+  int64_t fullTiles = 0;   // column tiles of nv vectors
+  unsigned restVectors = 0; // vectors in the narrower last tile (0: none)
+  unsigned restActive = 0;  // units in that tile's last vector
+
+  /// Floats of packed weights per k step in a full tile.
+  int64_t fullWidth() const { return int64_t(nv) * lanes; }
+};
+
+DenseTiling denseTiling(int64_t units, const TargetSpec &target);
+
 /// Floats in the packed form of a [units, in] weight matrix.
-int64_t packedWeightSize(int64_t units, int64_t in, unsigned lanes);
+int64_t packedWeightSize(int64_t units, int64_t in, const TargetSpec &target);
 
 /// Packs a row-major [units, in] weight matrix into the kernel's layout.
 std::vector<float> packDenseWeights(const float *weights, int64_t units, int64_t in,
-                                    unsigned lanes);
+                                    const TargetSpec &target);
 
 /// Emits the kernel of a group anchored on a dense node.
 void emitDenseKernel(KernelBuilder &k);

@@ -405,7 +405,7 @@ packParameters(const ir::Graph &graph, const ir::ParameterValues &values,
     const ir::Node &user = graph.node(spec.user);
     if (user.op == ir::Op::Dense && spec.key == user.weightKey()) {
       int64_t in = graph.node(user.operands[0]).width;
-      packed.push_back(packDenseWeights(data.data(), user.width, in, target.lanes));
+      packed.push_back(packDenseWeights(data.data(), user.width, in, target));
     } else if (shared) {
       packed.emplace_back(static_cast<size_t>(expected), data[0]);
     } else {
