@@ -10,15 +10,21 @@
 
 namespace slope::codegen {
 
-DenseTiling denseTiling(int64_t units, const TargetSpec &target) {
+DenseTiling denseTiling(int64_t units, int64_t in, const TargetSpec &target) {
   DenseTiling t;
   t.lanes = target.lanes;
+  t.kBlocked = units * in * 4 > DenseTiling::kUnblockedWeightBytes;
   // Register tile: nv vectors wide (fewer when the layer is narrower), as many rows as
-  // leave registers for the weight vectors and one broadcast.
-  int64_t vectors = (units + t.lanes - 1) / t.lanes;
-  unsigned maxVectors = target.vectorRegisters >= 32 ? 4 : 2;
-  t.nv = static_cast<unsigned>(std::min<int64_t>(maxVectors, std::max<int64_t>(vectors, 1)));
-  t.mr = std::min(6u, (target.vectorRegisters - t.nv - 1) / t.nv);
+  // leave registers for the weight vectors and one broadcast. With 32 registers: 6 x 4
+  // for weights that stay in L2, where batch 1 runs single-row tiles whose speed is the
+  // number of independent accumulator chains (4); 8 x 3 for larger weights, streamed
+  // once per column tile, where 8-row blocks divide the usual batch sizes (16, 64, ...)
+  // with no clamped rest.
+  int64_t vectors = std::max<int64_t>((units + t.lanes - 1) / t.lanes, 1);
+  bool wide = target.vectorRegisters >= 32;
+  unsigned maxVectors = wide ? (t.kBlocked ? 3 : 4) : 2;
+  t.nv = static_cast<unsigned>(std::min<int64_t>(maxVectors, vectors));
+  t.mr = std::min(wide && t.kBlocked ? 8u : 6u, (target.vectorRegisters - t.nv - 1) / t.nv);
   t.fullTiles = units / t.fullWidth();
   int64_t rest = units - t.fullTiles * t.fullWidth();
   if (rest > 0) {
@@ -35,7 +41,7 @@ int64_t packedWeightSize(int64_t units, int64_t in, const TargetSpec &target) {
 
 std::vector<float> packDenseWeights(const float *weights, int64_t units, int64_t in,
                                     const TargetSpec &target) {
-  DenseTiling t = denseTiling(units, target);
+  DenseTiling t = denseTiling(units, in, target);
   std::vector<float> packed(static_cast<size_t>(packedWeightSize(units, in, target)), 0.0f);
   for (int64_t u = 0; u < units; ++u) {
     int64_t tile = u / t.fullWidth();
@@ -237,15 +243,14 @@ void emitDenseKernel(KernelBuilder &k) {
   s.x = k.values.at(dense.operands[0]);
   s.weights = k.params.at(dense.weightKey());
   s.bias = dense.hasBias() ? k.params.at(dense.biasKey()) : nullptr;
-  s.tiling = denseTiling(s.units, k.target);
+  s.tiling = denseTiling(s.units, s.in, k.target);
 
   // Weights that fit in L2 are read once per block of rows, rows outside: nothing to
   // block. Larger ones are cut into passes over at most kMaxKBlock inputs, column tiles
-  // outside rows, so that a weight block (<= 128 KiB with AVX-512) stays in L2 and the
-  // rows' inputs for the pass (6 x 2 KiB) in L1.
-  constexpr int64_t kUnblockedWeightBytes = 512 * 1024;
+  // outside rows, so that a weight block (<= 96 KiB with AVX-512) stays in L2 and the
+  // rows' inputs for the pass (8 x 2 KiB) in L1.
   constexpr int64_t kMaxKBlock = 512;
-  if (s.units * s.in * 4 <= kUnblockedWeightBytes) {
+  if (!s.tiling.kBlocked) {
     KRange all{k.i64c(0), s.in, true, true};
     forEachRowBlock(k, s, [&](unsigned mr, llvm::Value *row0, llvm::Value *lastRow) {
       forEachColumnTile(k, s, [&](const ColumnTile &t) { emitTile(k, s, mr, t, row0, lastRow, all); });

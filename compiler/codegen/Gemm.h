@@ -25,7 +25,11 @@ namespace slope::codegen {
 /// How a dense layer's columns are cut into register tiles for a target: what the
 /// packer and the kernel must agree on.
 struct DenseTiling {
+  /// Weights up to this size are assumed to stay in L2 across blocks of rows.
+  static constexpr int64_t kUnblockedWeightBytes = 512 * 1024;
+
   unsigned lanes = 0;      // f32 lanes per vector
+  bool kBlocked = false;   // K cut into passes (weights larger than kUnblockedWeightBytes)
   unsigned nv = 0;         // vectors in a full column tile
   unsigned mr = 0;         // rows in a full register tile
   int64_t fullTiles = 0;   // column tiles of nv vectors
@@ -36,7 +40,7 @@ struct DenseTiling {
   int64_t fullWidth() const { return int64_t(nv) * lanes; }
 };
 
-DenseTiling denseTiling(int64_t units, const TargetSpec &target);
+DenseTiling denseTiling(int64_t units, int64_t in, const TargetSpec &target);
 
 /// Floats in the packed form of a [units, in] weight matrix.
 int64_t packedWeightSize(int64_t units, int64_t in, const TargetSpec &target);

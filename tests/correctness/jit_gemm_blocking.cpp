@@ -28,14 +28,15 @@ std::string blockedNetwork(const Shape &s) {
 } // namespace
 
 TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every edge") {
-  // weights > 512 KiB take the blocked path; passes of at most 512 inputs.
+  // weights > 512 KiB take the blocked path; passes of at most 512 inputs. Column
+  // tiles of 3 vectors (48 units) with AVX-512, 2 with AVX2 (16 units).
   const std::vector<Shape> shapes = {
-      {1100, 200, true},  // 3 passes of 367, 367, 366; 200 = 3 tiles of 64 + 8
-      {1024, 137, false}, // 2 passes of 512; 137 = 2 tiles + 9 (one masked panel)
-      {2049, 80, true},   // 5 passes, the last 409; one full tile + one panel
-      {1500, 100, true},  // 3 passes of 500; 1 tile + 36 (3 panels, the last 4 wide)
-      {520, 300, true},   // 2 passes of 260: just over one pass
-      {4100, 33, true},   // 9 passes, 33 = 3 panels, the last 1 wide
+      {1100, 200, true},  // 3 passes of 367, 367, 366; 200 = 4 tiles + 8
+      {1024, 137, false}, // 2 passes of 512; 137 = 2 tiles + 41 (the last vector 9 wide)
+      {2049, 80, true},   // 5 passes, the last 409; 80 = 1 tile + 32
+      {1500, 100, true},  // 3 passes of 500; 100 = 2 tiles + 4
+      {520, 300, true},   // 2 passes of 260: just over one pass; 300 = 6 tiles + 12
+      {4100, 33, true},   // 9 passes; 33: no full tile, 3 vectors, the last 1 wide
   };
   for (const Isa &isa : testIsas()) {
     SUBCASE(isa.name) {
@@ -46,9 +47,11 @@ TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every 
         ir::ParameterValues params = randomParameters(graph, rng);
         std::unique_ptr<backend::JitModule> jit =
             backend::JitModule::compile(graph, params, isa.options);
-        // Row blocks are 6 rows: a rest of 3..5 rows runs as one clamped block (4, 5,
-        // 16, 22), a smaller one row by row (1, 2, 7, 13, 19).
-        for (int64_t batch : {0, 1, 2, 4, 5, 6, 7, 13, 16, 19, 22}) {
+        // Row blocks are 8 rows with AVX-512 (6 with AVX2): a rest of at least half a
+        // block runs as one clamped block, a smaller one row by row. Between them
+        // these batches give every rest from 1 to 7 alone and several after one and
+        // two blocks.
+        for (int64_t batch : {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16, 19, 22, 23}) {
           INFO(isa.name << ", in " << shape.in << ", units " << shape.units << ", batch "
                         << batch);
           std::vector<float> input =
