@@ -116,11 +116,16 @@ llvm::Value *timesTinyExp(KernelBuilder &k, llvm::Value *x, llvm::Value *hi, llv
 }
 
 /// beta*x > threshold ? x : log1p(exp(beta*x))/beta. The branch is chosen on beta*x
-/// rounded to f32, as PyTorch does; the value uses z = beta*x exactly, as hi + lo
-/// (rounding z would cost |z| ulps of exp(z)). log1p(exp(z)) is computed as
-/// max(z, 0) + log1p(exp(-|z|)), so that exp never overflows; for z < -64, where
-/// log1p(exp(z)) = exp(z) to far below an ulp and exp(z) may be subnormal, as
-/// (t / beta) * t with t = exp(z/2), which rounds into the subnormal range only once.
+/// rounded to f32, as PyTorch does; the value is the function of z = beta*x exactly, as
+/// hi + lo (rounding z would cost |z| ulps of exp(z)), for every beta and threshold.
+/// log1p(exp(z)) is computed as max(z, 0) + log1p(exp(-|z|)), so that exp never
+/// overflows (also for thresholds above exp's overflow, where PyTorch's f32 gives inf).
+/// For z < -64, where log1p(exp(z)) = exp(z) to far below an ulp, the value exp(z)/beta
+/// is exp(z - ln|beta|) with the sign of beta: one exp of an argument carried as hi + lo,
+/// rounded once even when the result is subnormal. exp(z) itself would underflow long
+/// before the result does when beta is tiny (beta = 1e-30 has non-zero results down to
+/// z = -172, a subnormal beta down to z = -207), and a product of rounded factors would
+/// round several times.
 llvm::Value *softplus(KernelBuilder &k, llvm::Value *x, float beta, float threshold) {
   llvm::IRBuilder<> &b = k.b;
   llvm::Value *hi = b.CreateFMul(splat(k, beta), x);
@@ -132,9 +137,18 @@ llvm::Value *softplus(KernelBuilder &k, llvm::Value *x, float beta, float thresh
   llvm::Value *t = emitLog1p(b, e);
   llvm::Value *r = b.CreateSelect(positive, b.CreateFAdd(hi, b.CreateFAdd(lo, t)), t);
   llvm::Value *soft = b.CreateFDiv(r, splat(k, beta));
-  llvm::Value *half = splat(k, 0.5f);
-  llvm::Value *h = expOfSum(k, b.CreateFMul(hi, half), b.CreateFMul(lo, half));
-  llvm::Value *tiny = b.CreateFMul(b.CreateFDiv(h, splat(k, beta)), h);
+  // z - ln|beta| = s + sl: hi + c.hi by Knuth's two-sum, then the low parts. Past
+  // |s| = 2^20 the result is 0 and sl is dropped (it is NaN for infinite hi).
+  const SplitConstant minusLogBeta(-std::log(std::fabs(static_cast<double>(beta))));
+  llvm::Value *c = splat(k, minusLogBeta.hi);
+  llvm::Value *sum = b.CreateFAdd(hi, c);
+  llvm::Value *cPart = b.CreateFSub(sum, hi);
+  llvm::Value *sl = b.CreateFAdd(b.CreateFSub(hi, b.CreateFSub(sum, cPart)),
+                                 b.CreateFSub(c, cPart));
+  sl = b.CreateFAdd(sl, b.CreateFAdd(lo, splat(k, minusLogBeta.lo)));
+  llvm::Value *tiny = expOfSum(k, sum, errorTermIfFinite(k, sum, sl, 0x1p20f));
+  if (beta < 0)
+    tiny = b.CreateFNeg(tiny);
   soft = b.CreateSelect(b.CreateFCmpOLT(hi, splat(k, -64.0f)), tiny, soft);
   return b.CreateSelect(b.CreateFCmpOGT(hi, splat(k, threshold)), x, soft);
 }

@@ -45,7 +45,11 @@ float applyActivation(const ir::Node &node, float x, float slope) {
   }
   case Op::Softplus: {
     // The branch is chosen on beta*x rounded to f32, as PyTorch does; the value is
-    // the definition in double, written so that exp cannot overflow before log1p.
+    // the definition in double, written so that exp cannot overflow before log1p (a
+    // threshold above 709.78 would otherwise give inf below it). beta*x is exact in
+    // double, and exp(beta*x) underflows in double only where exp(beta*x)/beta is far
+    // below f32's range for every f32 beta, so this is the definition rounded once for
+    // every beta and threshold (docs/activations.md).
     float beta = node.f32Attr(0), threshold = node.f32Attr(1);
     if (mul(beta, x) > threshold)
       return x;
