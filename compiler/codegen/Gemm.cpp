@@ -120,16 +120,30 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, const ColumnTi
               llvm::Value *row0, llvm::Value *lastRow, const KRange &kr) {
   llvm::IRBuilder<> &b = k.b;
   unsigned nv = t.nv;
-  std::vector<llvm::Value *> rows(mr);
+  int64_t lanes = k.target.lanes;
+  // Every row's inputs and outputs as a pointer: unclamped, a constant offset from the
+  // tile's first row, which the code generator folds into the addressing mode of each
+  // load and store (one base register for all rows, none spilled).
+  std::vector<llvm::Value *> rows(mr), xRow(mr), outRow(mr);
+  llvm::Value *xBase = b.CreateInBoundsGEP(k.f32(), s.x.base, b.CreateMul(row0, k.i64c(s.x.stride)));
+  llvm::Value *outBase = b.CreateInBoundsGEP(
+      k.f32(), k.output.base,
+      b.CreateAdd(b.CreateMul(row0, k.i64c(k.output.stride)), t.firstColumn));
   for (unsigned r = 0; r < mr; ++r) {
     rows[r] = b.CreateAdd(row0, k.i64c(r));
-    if (lastRow && r > 0)
+    if (lastRow && r > 0) {
       rows[r] = b.CreateSelect(b.CreateICmpSLT(rows[r], lastRow), rows[r], lastRow);
+      xRow[r] = b.CreateInBoundsGEP(k.f32(), s.x.base, b.CreateMul(rows[r], k.i64c(s.x.stride)));
+      outRow[r] = b.CreateInBoundsGEP(
+          k.f32(), k.output.base,
+          b.CreateAdd(b.CreateMul(rows[r], k.i64c(k.output.stride)), t.firstColumn));
+    } else {
+      xRow[r] = b.CreateInBoundsGEP(k.f32(), xBase, k.i64c(r * s.x.stride));
+      outRow[r] = b.CreateInBoundsGEP(k.f32(), outBase, k.i64c(r * k.output.stride));
+    }
   }
-  auto column = [&](unsigned v) { return b.CreateAdd(t.firstColumn, k.i64c(v * k.target.lanes)); };
-  auto outIndex = [&](unsigned r, unsigned v) {
-    return b.CreateAdd(b.CreateMul(rows[r], k.i64c(k.output.stride)), column(v));
-  };
+  auto column = [&](unsigned v) { return b.CreateAdd(t.firstColumn, k.i64c(v * lanes)); };
+  auto inRow = [&](unsigned v) { return k.i64c(v * lanes); }; // vector v within a row
   auto maskOf = [&](unsigned v) {
     return k.laneMask(v + 1 == nv ? t.lastActive : k.target.lanes);
   };
@@ -140,11 +154,8 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, const ColumnTi
   if (!kr.first)
     for (unsigned r = 0; r < mr; ++r)
       for (unsigned v = 0; v < nv; ++v)
-        init[r * nv + v] = k.loadVector(k.output.base, outIndex(r, v), maskOf(v));
+        init[r * nv + v] = k.loadVector(outRow[r], inRow(v), maskOf(v));
 
-  std::vector<llvm::Value *> xRow(mr);
-  for (unsigned r = 0; r < mr; ++r)
-    xRow[r] = b.CreateMul(rows[r], k.i64c(s.x.stride));
   std::vector<llvm::Value *> acc =
       k.loop("k", k.i64c(kr.length), init, [&](llvm::Value *i, std::vector<llvm::Value *> &c) {
         llvm::Value *kk = b.CreateAdd(kr.k0, i);
@@ -152,31 +163,52 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, const ColumnTi
         for (unsigned v = 0; v < nv; ++v)
           w[v] = loadWeights(k, s, t, v, kk, v + 1 == nv ? t.lastActive : k.target.lanes);
         for (unsigned r = 0; r < mr; ++r) {
-          llvm::Value *xb = k.broadcast(s.x.base, b.CreateAdd(xRow[r], kk));
+          llvm::Value *xb = k.broadcast(xRow[r], kk);
           for (unsigned v = 0; v < nv; ++v)
             c[r * nv + v] =
                 b.CreateIntrinsic(llvm::Intrinsic::fmuladd, {k.vec()}, {xb, w[v], c[r * nv + v]});
         }
       });
 
-  if (!kr.last) {
+  // Without an epilogue (a pass that is not the last, or a bare dense), the sums are
+  // the result. With one, a single-row tile applies it in registers; a taller tile
+  // stores its sums and runs the epilogue as a loop over its rows on what it just
+  // stored (in L1): the same bits, for a few dozen loads and stores against the tile's
+  // K x mr x nv multiply-adds, and mr times less code for LLVM to compile.
+  bool epilogue = kr.last && (s.bias || k.group.nodes.size() > 1);
+  if (!epilogue || mr > 1) {
     for (unsigned r = 0; r < mr; ++r)
       for (unsigned v = 0; v < nv; ++v)
-        k.storeVector(acc[r * nv + v], k.output.base, outIndex(r, v), maskOf(v));
-    return;
+        k.storeVector(acc[r * nv + v], outRow[r], inRow(v), maskOf(v));
+    if (!epilogue)
+      return;
   }
-  for (unsigned v = 0; v < nv; ++v) {
+  auto finish = [&](llvm::Value *row, unsigned v, llvm::Value *sum) {
     llvm::Constant *mask = maskOf(v);
     llvm::Value *col = column(v);
-    llvm::Value *bias = s.bias ? k.loadVector(s.bias, col, mask) : nullptr;
-    for (unsigned r = 0; r < mr; ++r) {
-      llvm::Value *y = acc[r * nv + v];
-      if (bias)
-        y = b.CreateFAdd(y, bias);
-      y = applyChain(k, 1, y, rows[r], col, mask);
-      k.storeVector(y, k.output.base, outIndex(r, v), mask);
-    }
+    llvm::Value *index = b.CreateAdd(b.CreateMul(row, k.i64c(k.output.stride)), col);
+    if (!sum)
+      sum = k.loadVector(k.output.base, index, mask);
+    if (s.bias)
+      sum = b.CreateFAdd(sum, k.loadVector(s.bias, col, mask));
+    k.storeVector(applyChain(k, 1, sum, row, col, mask), k.output.base, index, mask);
+  };
+  if (mr == 1) {
+    for (unsigned v = 0; v < nv; ++v)
+      finish(rows[0], v, acc[v]);
+    return;
   }
+  // Clamped, only the rows that exist: the repeated ones hold the last row's sums, and
+  // the epilogue must run once per row.
+  llvm::Value *tripCount = k.i64c(mr);
+  if (lastRow) {
+    llvm::Value *existing = b.CreateSub(b.CreateAdd(lastRow, k.i64c(1)), row0);
+    tripCount = b.CreateSelect(b.CreateICmpSLT(existing, tripCount), existing, tripCount);
+  }
+  k.loop("epilogue", tripCount, [&](llvm::Value *r) {
+    for (unsigned v = 0; v < nv; ++v)
+      finish(b.CreateAdd(row0, r), v, nullptr);
+  });
 }
 
 /// Calls `body(tile)` for every column tile: the full ones in a loop, then the rest.
@@ -192,33 +224,39 @@ void forEachColumnTile(KernelBuilder &k, const DenseShape &s,
                     k.i64c(d.fullTiles * d.fullWidth() * s.in), d.restVectors, d.restActive});
 }
 
-/// Every row of column tile `t`, or (with `t` null) of every column tile for each block
-/// of rows: blocks of mr rows, then the rest. A rest of at least half a block runs as
-/// one clamped block (the FMA units stay busy; the extra rows cost less than single-row
-/// tiles, which are bound by loading the weights); a smaller one row by row.
-void forEachRowBlock(KernelBuilder &k, const DenseShape &s,
+/// Calls `body(mr, row0, lastRow)` for every block of rows: blocks of mr rows, then the
+/// rest. A rest of at least half a block runs as one more full block (the FMA units
+/// stay busy, and the repeated rows cost less than single-row tiles, which are bound by
+/// the latency of their few accumulator chains or by loading the weights); a smaller
+/// one, row by row. That last block is either shifted back to end at the last row
+/// (`shiftLast`: it recomputes rows of the block before it, which only a kernel whose
+/// sums start from zero may do, and needs at least mr rows) or clamped at the last row
+/// (`lastRow`: its rows past the end repeat the last one). Full blocks run the same code
+/// as that last block: one tile instance, not two.
+void forEachRowBlock(KernelBuilder &k, const DenseShape &s, bool shiftLast,
                      const std::function<void(unsigned mr, llvm::Value *row0,
                                               llvm::Value *lastRow)> &body) {
   unsigned mr = s.tiling.mr;
   llvm::IRBuilder<> &b = k.b;
-  llvm::Value *fullRowBlocks = b.CreateSDiv(k.rows, k.i64c(mr));
-  k.loop("rows", fullRowBlocks,
-         [&](llvm::Value *blk) { body(mr, b.CreateMul(blk, k.i64c(mr)), nullptr); });
-  llvm::Value *done = b.CreateMul(fullRowBlocks, k.i64c(mr));
-  llvm::Value *rest = b.CreateSub(k.rows, done);
+  llvm::Value *mrc = k.i64c(mr);
+  llvm::Value *fullBlocks = b.CreateSDiv(k.rows, mrc);
+  llvm::Value *rest = b.CreateSub(k.rows, b.CreateMul(fullBlocks, mrc));
+  llvm::Value *extra = b.CreateICmpSGE(b.CreateMul(rest, k.i64c(2)), mrc);
+  if (shiftLast)
+    extra = b.CreateAnd(extra, b.CreateICmpSGE(k.rows, mrc));
+  llvm::Value *blocks = b.CreateAdd(fullBlocks, b.CreateZExt(extra, k.i64()));
+  llvm::Value *lastRow = mr > 1 && !shiftLast ? b.CreateSub(k.rows, k.i64c(1)) : nullptr;
+  k.loop("rows", blocks, [&](llvm::Value *blk) {
+    llvm::Value *row0 = b.CreateMul(blk, mrc);
+    if (shiftLast)
+      row0 = b.CreateSelect(b.CreateICmpSLT(blk, fullBlocks), row0, b.CreateSub(k.rows, mrc));
+    body(mr, row0, lastRow);
+  });
   if (mr == 1)
     return;
-  llvm::BasicBlock *clamped = llvm::BasicBlock::Create(b.getContext(), "rows_clamped", k.function);
-  llvm::BasicBlock *single = llvm::BasicBlock::Create(b.getContext(), "rows_single", k.function);
-  llvm::BasicBlock *after = llvm::BasicBlock::Create(b.getContext(), "rows_done", k.function);
-  b.CreateCondBr(b.CreateICmpSGE(b.CreateMul(rest, k.i64c(2)), k.i64c(mr)), clamped, single);
-  b.SetInsertPoint(clamped);
-  body(mr, done, b.CreateSub(k.rows, k.i64c(1)));
-  b.CreateBr(after);
-  b.SetInsertPoint(single);
-  k.loop("tail_rows", rest, [&](llvm::Value *r) { body(1, b.CreateAdd(done, r), nullptr); });
-  b.CreateBr(after);
-  b.SetInsertPoint(after);
+  llvm::Value *done = b.CreateSelect(extra, k.rows, b.CreateMul(fullBlocks, mrc));
+  k.loop("tail_rows", b.CreateSub(k.rows, done),
+         [&](llvm::Value *r) { body(1, b.CreateAdd(done, r), nullptr); });
 }
 
 /// One pass over the inputs kr.k0 .. +kr.length for every row and column, column tiles
@@ -226,7 +264,8 @@ void forEachRowBlock(KernelBuilder &k, const DenseShape &s,
 /// row block streams its inputs past it.
 void emitKPass(KernelBuilder &k, const DenseShape &s, const KRange &kr) {
   forEachColumnTile(k, s, [&](const ColumnTile &t) {
-    forEachRowBlock(k, s, [&](unsigned mr, llvm::Value *row0, llvm::Value *lastRow) {
+    forEachRowBlock(k, s, /*shiftLast=*/false,
+                    [&](unsigned mr, llvm::Value *row0, llvm::Value *lastRow) {
       emitTile(k, s, mr, t, row0, lastRow, kr);
     });
   });
@@ -252,7 +291,8 @@ void emitDenseKernel(KernelBuilder &k) {
   constexpr int64_t kMaxKBlock = 512;
   if (!s.tiling.kBlocked) {
     KRange all{k.i64c(0), s.in, true, true};
-    forEachRowBlock(k, s, [&](unsigned mr, llvm::Value *row0, llvm::Value *lastRow) {
+    forEachRowBlock(k, s, /*shiftLast=*/true,
+                    [&](unsigned mr, llvm::Value *row0, llvm::Value *lastRow) {
       forEachColumnTile(k, s, [&](const ColumnTile &t) { emitTile(k, s, mr, t, row0, lastRow, all); });
     });
     return;
