@@ -6,10 +6,14 @@
 
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
-#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
+
+#include <algorithm>
+#include <exception>
+#include <thread>
 
 namespace slope::backend {
 
@@ -41,7 +45,8 @@ llvm::orc::JITTargetMachineBuilder machineBuilder(const CompileOptions &options)
 }
 
 /// The network's module, optimized, with the kernel ABI the JIT uses (parameters passed
-/// packed in the pointer array).
+/// packed in the pointer array); with `partitions` > 1, the part of it that `partition`
+/// defines (codegen::NetworkOptions).
 struct OptimizedModule {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> module;
@@ -49,7 +54,8 @@ struct OptimizedModule {
 };
 
 OptimizedModule buildModule(const ir::Graph &graph, const CompileOptions &options,
-                            llvm::TargetMachine &tm) {
+                            llvm::TargetMachine &tm, unsigned partitions = 1,
+                            unsigned partition = 0) {
   OptimizedModule result;
   result.context = std::make_unique<llvm::LLVMContext>();
   result.target = codegen::targetSpecFor(tm);
@@ -57,10 +63,22 @@ OptimizedModule buildModule(const ir::Graph &graph, const CompileOptions &option
   networkOptions.target = result.target;
   networkOptions.parameters = codegen::ParameterSource::Arguments;
   networkOptions.packedArguments = true;
+  networkOptions.partitions = partitions;
+  networkOptions.partition = partition;
   result.module = check(codegen::emitNetwork(*result.context, graph, networkOptions));
   result.module->setDataLayout(tm.createDataLayout());
   optimizeModule(*result.module, tm, options.optLevel);
   return result;
+}
+
+/// How many modules to split the network into, each compiled on its own thread: one
+/// per hardware thread, at most one per kernel and at most `options.compileThreads`.
+unsigned partitionCount(const ir::Graph &graph, const CompileOptions &options) {
+  unsigned threads = options.compileThreads;
+  if (threads == 0)
+    threads = std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<unsigned>(
+      std::clamp<size_t>(graph.groups.size(), 1, std::min(threads, kMaxCompileThreads)));
 }
 
 } // namespace
@@ -76,25 +94,52 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
                                               const ir::ParameterValues &parameters,
                                               const CompileOptions &options) {
   llvm::orc::JITTargetMachineBuilder jtmb = machineBuilder(options);
-  std::unique_ptr<llvm::TargetMachine> tm = check(jtmb.createTargetMachine());
-  OptimizedModule built = buildModule(graph, options, *tm);
+
+  // Code generation dominates compile time, and the kernels are independent functions:
+  // the network is emitted as `partitions` modules, each in its own context and
+  // compiled to an object by its own TargetMachine on its own thread (the caller does
+  // partition 0), and the objects are linked by the JIT.
+  unsigned partitions = partitionCount(graph, options);
+  std::vector<std::string> objects(partitions);
+  std::vector<std::exception_ptr> errors(partitions);
+  codegen::TargetSpec target;
+  auto compilePartition = [&](unsigned p) {
+    try {
+      std::unique_ptr<llvm::TargetMachine> tm = check(jtmb.createTargetMachine());
+      OptimizedModule built = buildModule(graph, options, *tm, partitions, p);
+      if (p == 0)
+        target = built.target;
+      objects[p] = check(emitMachineCode(*built.module, *tm, llvm::CodeGenFileType::ObjectFile));
+    } catch (...) {
+      errors[p] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (unsigned p = 1; p < partitions; ++p)
+    workers.emplace_back(compilePartition, p);
+  compilePartition(0);
+  for (std::thread &worker : workers)
+    worker.join();
+  for (const std::exception_ptr &error : errors)
+    if (error)
+      std::rethrow_exception(error);
 
   std::unique_ptr<JitModule> jm(new JitModule());
-  jm->packed_ = check(codegen::packParameters(graph, parameters, built.target));
+  jm->packed_ = check(codegen::packParameters(graph, parameters, target));
   for (const std::vector<float> &p : jm->packed_)
     jm->params_.push_back(p.data());
   jm->inputWidth_ = graph.inputWidth();
   jm->outputWidth_ = graph.outputWidth();
-  jm->lanes_ = built.target.lanes;
+  jm->lanes_ = target.lanes;
 
-  std::string entryName = codegen::defaultEntryName(graph);
   jm->state_ = std::make_unique<State>();
   jm->state_->jit = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create());
   llvm::orc::LLJIT &jit = *jm->state_->jit;
-  if (llvm::Error e = jit.addIRModule(
-          llvm::orc::ThreadSafeModule(std::move(built.module), std::move(built.context))))
-    fail(std::move(e));
-  llvm::orc::ExecutorAddr address = check(jit.lookup(entryName));
+  for (unsigned p = 0; p < partitions; ++p)
+    if (llvm::Error e = jit.addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(
+            objects[p], graph.name + ".part" + std::to_string(p) + ".o")))
+      fail(std::move(e));
+  llvm::orc::ExecutorAddr address = check(jit.lookup(codegen::defaultEntryName(graph)));
   jm->entry_ = address.toPtr<EntryFunction>();
   return jm;
 }

@@ -33,7 +33,12 @@ struct CompileOptions {
   /// Subtarget features, e.g. "-avx512f"; empty means the CPU's (the host's when `cpu` is
   /// empty too).
   std::string features;
+  /// Threads the JIT compiles on (the kernels split between them); 0 means one per
+  /// hardware thread. At most kMaxCompileThreads, and never more than the kernels.
+  unsigned compileThreads = 0;
 };
+
+inline constexpr unsigned kMaxCompileThreads = 8;
 
 class JitModule {
 public:

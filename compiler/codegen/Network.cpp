@@ -12,6 +12,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 #include <map>
@@ -109,7 +110,7 @@ public:
 
 private:
   llvm::Error collectParameters();
-  llvm::Function *emitKernel(size_t index, const ir::FusionGroup &group);
+  llvm::Function *emitKernel(size_t index, const ir::FusionGroup &group, bool define);
   llvm::Error emitEntry(const std::vector<llvm::Function *> &kernels);
   llvm::Value *returnIf(llvm::Value *condition, int32_t code);
 
@@ -140,11 +141,14 @@ llvm::Expected<std::unique_ptr<llvm::Module>> NetworkEmitter::run() {
   if (llvm::Error e = collectParameters())
     return e;
 
+  std::vector<unsigned> owner =
+      kernelPartitions(graph_, options_.target, std::max(options_.partitions, 1u));
   std::vector<llvm::Function *> kernels;
   for (size_t i = 0; i < graph_.groups.size(); ++i)
-    kernels.push_back(emitKernel(i, graph_.groups[i]));
-  if (llvm::Error e = emitEntry(kernels))
-    return e;
+    kernels.push_back(emitKernel(i, graph_.groups[i], owner[i] == options_.partition));
+  if (options_.partition == 0)
+    if (llvm::Error e = emitEntry(kernels))
+      return e;
 
   std::string problems;
   llvm::raw_string_ostream os(problems);
@@ -181,7 +185,10 @@ llvm::Error NetworkEmitter::collectParameters() {
   return llvm::Error::success();
 }
 
-llvm::Function *NetworkEmitter::emitKernel(size_t index, const ir::FusionGroup &group) {
+/// The kernel of group `index`: defined, or only declared when another module of the
+/// partitioned set defines it.
+llvm::Function *NetworkEmitter::emitKernel(size_t index, const ir::FusionGroup &group,
+                                           bool define) {
   std::vector<ir::ValueId> operands = groupMemoryOperands(graph_, group);
   std::vector<std::string> keys = groupParameters(graph_, group);
   llvm::Type *ptr = b_.getPtrTy();
@@ -190,9 +197,13 @@ llvm::Function *NetworkEmitter::emitKernel(size_t index, const ir::FusionGroup &
   auto *type = llvm::FunctionType::get(b_.getVoidTy(), argTypes, false);
   std::string name = graph_.name + "_k" + std::to_string(index) + "_" +
                      symbolPart(graph_.node(group.result()).name);
-  llvm::Function *f =
-      llvm::Function::Create(type, llvm::GlobalValue::InternalLinkage, name, *module_);
+  bool shared = options_.partitions > 1;
+  llvm::Function *f = llvm::Function::Create(
+      type, shared ? llvm::GlobalValue::ExternalLinkage : llvm::GlobalValue::InternalLinkage,
+      name, *module_);
   applyTargetAttributes(*f, options_.target);
+  if (!define)
+    return f;
 
   KernelBuilder k(b_, graph_, group, options_.target);
   k.function = f;
@@ -378,6 +389,38 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
 } // namespace
 
 std::string defaultEntryName(const ir::Graph &graph) { return graph.name + "_forward"; }
+
+std::vector<unsigned> kernelPartitions(const ir::Graph &graph, const TargetSpec &target,
+                                       unsigned partitions) {
+  // The estimate: a dense kernel's tile instances (two row-block kinds, and a second
+  // column-tile kind when the units leave a rest) weighted by their accumulators; a
+  // K-blocked one has three passes' worth; anything else is one small loop.
+  std::vector<int64_t> cost;
+  for (const ir::FusionGroup &group : graph.groups) {
+    const ir::Node &anchor = graph.node(group.nodes.front());
+    int64_t c = 8;
+    if (anchor.op == ir::Op::Dense) {
+      DenseTiling t = denseTiling(anchor.width, graph.node(anchor.operands[0]).width, target);
+      int64_t tiles = (t.fullTiles > 0 ? t.nv : 0) + t.restVectors;
+      c = 2 * (int64_t(t.mr) + 1) * tiles * (t.kBlocked ? 3 : 1) + 8;
+    }
+    cost.push_back(c + int64_t(group.nodes.size()));
+  }
+  std::vector<size_t> order(cost.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+  std::vector<int64_t> load(std::max(partitions, 1u), 0);
+  load[0] = 16; // the entry function
+  std::vector<unsigned> owner(cost.size(), 0);
+  for (size_t i : order) {
+    auto least = std::min_element(load.begin(), load.end());
+    owner[i] = static_cast<unsigned>(least - load.begin());
+    *least += cost[i];
+  }
+  return owner;
+}
 
 llvm::Expected<std::unique_ptr<llvm::Module>>
 emitNetwork(llvm::LLVMContext &context, const ir::Graph &graph, const NetworkOptions &options) {

@@ -60,7 +60,19 @@ struct NetworkOptions {
   const ir::ParameterValues *values = nullptr;
   /// The entry function's name; empty means `<graph.name>_forward`.
   std::string entryName;
+  /// Code generation split into modules compiled in parallel (the JIT): this module
+  /// defines the kernels `kernelPartitions` assigns to `partition` and declares the
+  /// others. With more than one partition the kernels have external linkage, and only
+  /// partition 0 defines the entry function (the other modules hold kernels only).
+  unsigned partitions = 1;
+  unsigned partition = 0;
 };
+
+/// Which of `partitions` modules defines each kernel (one per fusion group): the
+/// kernels, largest first by an estimate of their code size, each to the partition
+/// with the least code so far; partition 0 starts with the entry function.
+std::vector<unsigned> kernelPartitions(const ir::Graph &graph, const TargetSpec &target,
+                                       unsigned partitions);
 
 /// `<graph.name>_forward`.
 std::string defaultEntryName(const ir::Graph &graph);

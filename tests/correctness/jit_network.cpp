@@ -211,6 +211,29 @@ TEST_CASE("jit: fused and unfused kernels give identical bits") {
   }
 }
 
+TEST_CASE("jit: a network compiled on several threads gives the bits of one compiled on one") {
+  // The kernels are split between modules compiled in parallel and linked by the JIT;
+  // one thread compiles everything in one module. 3 threads leave some partition with
+  // more than one kernel, or with none but the entry, depending on the network.
+  std::mt19937_64 rng(4242);
+  backend::CompileOptions one, three;
+  one.compileThreads = 1;
+  three.compileThreads = 3;
+  for (int n = 0; n < 12; ++n) {
+    std::string text = randomNetworkSource(rng, /*allowSoftmax=*/true);
+    ir::Graph graph = parseNetwork(text);
+    ir::ParameterValues params = randomParameters(graph, rng);
+    auto a = backend::JitModule::compile(graph, params, one);
+    auto b = backend::JitModule::compile(graph, params, three);
+    for (int64_t batch : batchesToTry(rng)) {
+      INFO("network " << n << ", batch " << batch << ":\n" << text);
+      std::vector<float> input =
+          randomInput(rng, static_cast<size_t>(batch * graph.inputWidth()), true);
+      CHECK(firstDifference(runJit(*a, input, batch), runJit(*b, input, batch)) == -1);
+    }
+  }
+}
+
 TEST_CASE("jit: piecewise activations are exact on special values for every alpha") {
   // Every special value and a spread of ordinary ones, through each activation as an
   // elementwise kernel and fused after a dense layer with an identity-like weight.
