@@ -33,28 +33,30 @@ constexpr double kLowestExponent = -105.0;
 /// below; NaN passes through. n = round(d / ln 2), r = d - n ln 2 (ln 2 split as in
 /// fdlibm: n * Ln2Hi is exact), exp(r) by its Taylor polynomial of degree 11 (|r| <=
 /// 0.347: the remainder is below 2^-46), and 2^n by the exponent bits (n >= -152:
-/// normal in double).
+/// normal in double). The multiply-adds are llvm.fmuladd: fused or not, their rounding
+/// is far below what the f32 result can show, and a target without FMA gets a multiply
+/// and an add instead of a call to libm's fma per lane.
 Value *expNonPositiveF64(llvm::IRBuilderBase &b, Value *d) {
   llvm::IRBuilderBase::FastMathFlagGuard guard(b);
   b.clearFastMathFlags();
   llvm::Type *f64 = d->getType();
   llvm::Type *i64 = f64->getWithNewType(b.getInt64Ty());
   auto c = [&](double v) { return llvm::ConstantFP::get(f64, v); };
-  auto fma = [&](Value *x, Value *y, Value *z) {
-    return b.CreateIntrinsic(llvm::Intrinsic::fma, {f64}, {x, y, z});
+  auto mulAdd = [&](Value *x, Value *y, Value *z) {
+    return b.CreateIntrinsic(llvm::Intrinsic::fmuladd, {f64}, {x, y, z});
   };
   constexpr double InvLn2 = 0x1.71547652b82fep+0;
-  constexpr double Ln2Hi = 0x1.62e42feep-1;           // 6.93147180369123816490e-01
-  constexpr double Ln2Lo = 0x1.a39ef35793c76p-33;     // 1.90821492927058770002e-10
+  constexpr double Ln2Hi = 0x1.62e42feep-1;       // 6.93147180369123816490e-01
+  constexpr double Ln2Lo = 0x1.a39ef35793c76p-33; // 1.90821492927058770002e-10
   constexpr double RoundShift = 0x1.8p52;
 
   // Clamped to [-105, 0] by compare and select (NaN gives -105 and is put back below).
   Value *x = b.CreateSelect(b.CreateFCmpOGT(d, c(kLowestExponent)), d, c(kLowestExponent));
   x = b.CreateSelect(b.CreateFCmpOLT(x, c(0.0)), x, c(0.0));
-  Value *shifted = fma(x, c(InvLn2), c(RoundShift));
+  Value *shifted = mulAdd(x, c(InvLn2), c(RoundShift));
   Value *n = b.CreateFSub(shifted, c(RoundShift));
-  Value *r = fma(n, c(-Ln2Hi), x);
-  r = fma(n, c(-Ln2Lo), r);
+  Value *r = mulAdd(n, c(-Ln2Hi), x); // exact, fused or not
+  r = mulAdd(n, c(-Ln2Lo), r);
   // 1 + r + r^2/2! + ... + r^11/11!, by Horner's rule from the highest term.
   double coefficient = 1.0;
   double coefficients[12];
@@ -64,9 +66,10 @@ Value *expNonPositiveF64(llvm::IRBuilderBase &b, Value *d) {
   }
   Value *p = c(coefficients[11]);
   for (int i = 11; i-- > 0;)
-    p = fma(p, r, c(coefficients[i]));
-  // 2^n: n + 1023 in the exponent field. The low bits of `shifted` hold n (two's
-  // complement in the 52-bit field), so adding 1023 to them and shifting left builds it.
+    p = mulAdd(p, r, c(coefficients[i]));
+  // 2^n: n + 1023 in the exponent field. `shifted` and RoundShift are both in
+  // [2^52, 2^53), where consecutive integers are consecutive encodings, so the
+  // difference of their bits is n.
   Value *nBits = b.CreateSub(b.CreateBitCast(shifted, i64),
                              llvm::ConstantInt::get(i64, std::bit_cast<uint64_t>(RoundShift)));
   Value *scale = b.CreateBitCast(

@@ -107,10 +107,10 @@ int compareSoftmax(const ir::Graph &graph, const ir::ParameterValues &params,
       t.differing += !sameFloat(g, w);
       t.subnormal += std::fpclassify(g) == FP_SUBNORMAL;
       if (!ok && failures++ < 5) {
-        INFO(std::string(isa.name) << " " << label << " width " << width << " row " << row << " column "
-                      << i << " x = " << formatFloat(softmaxIn[at + i]) << ": JIT "
-                      << formatFloat(g) << ", evaluator " << formatFloat(w)
-                      << ", long double " << formatFloat(ld[i]));
+        INFO(std::string(isa.name)
+             << " " << label << " width " << width << " row " << row << " column " << i
+             << " x = " << formatFloat(softmaxIn[at + i]) << ": JIT " << formatFloat(g)
+             << ", evaluator " << formatFloat(w) << ", long double " << formatFloat(ld[i]));
         CHECK(false);
       }
     }
@@ -204,7 +204,8 @@ TEST_CASE("softmax: exact values") {
       {{0.0f, 0.0f}, {0x3f000000, 0x3f000000}},
       {{1.0f, 2.0f, 3.0f}, {0x3db861f3, 0x3e7a9a1a, 0x3f2a4d3b}},
       {{0.0f, 0.0f, 0.0f}, {0x3eaaaaab, 0x3eaaaaab, 0x3eaaaaab}},
-      {{-1.0f, 0.0f, 1.0f, 2.0f, 3.0f}, {0x3c3ef9c7, 0x3d01c80c, 0x3db0642a, 0x3e6fbd96, 0x3f22ebad}},
+      {{-1.0f, 0.0f, 1.0f, 2.0f, 3.0f},
+       {0x3c3ef9c7, 0x3d01c80c, 0x3db0642a, 0x3e6fbd96, 0x3f22ebad}},
       {{0.0f, -100.0f}, {0x3f800000, 0x0000001b}},   // 3.78e-44, subnormal
       {{0.0f, -103.5f}, {0x3f800000, 0x00000001}},   // the smallest subnormal
       {{0.0f, -103.9f}, {0x3f800000, 0x00000001}},   // 7.5e-46: just above half of it
