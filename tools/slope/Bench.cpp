@@ -58,18 +58,31 @@ int bench(const BenchArgs &args) {
   options.reference = args.reference;
   if (args.weights.empty())
     options.random_weights_seed = args.seed.value_or(1);
-  auto compileStart = std::chrono::steady_clock::now();
-  Network net = compile_source(source->text(), options, source->name());
-  double compileMs =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - compileStart)
-          .count();
+  // The first compile in a process also pays for LLVM's one-time set-up and for paging
+  // in its code; an application that compiles again pays only the rest. Both are
+  // reported: the first, and the median of kCompiles more.
+  constexpr int kCompiles = 5;
+  auto timeCompile = [&] {
+    auto start = std::chrono::steady_clock::now();
+    Network compiled = compile_source(source->text(), options, source->name());
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return std::pair(std::move(compiled), ms);
+  };
+  auto [net, firstCompileMs] = timeCompile();
+  std::vector<double> compileTimes;
+  for (int i = 0; i < kCompiles; ++i)
+    compileTimes.push_back(timeCompile().second);
+  std::sort(compileTimes.begin(), compileTimes.end());
+  const double compileMs = compileTimes[kCompiles / 2];
   const unsigned threads = args.threads ? args.threads : std::max(1u, std::thread::hardware_concurrency());
 
   if (!args.json)
-    fmt::print("network {} ({} -> {}), {} thread{}, compiled in {:.1f} ms\n"
+    fmt::print("network {} ({} -> {}), {} thread{}, compiled in {:.1f} ms (the first compile "
+               "in this process: {:.1f} ms)\n"
                "{:>7} {:>12} {:>12} {:>12} {:>10} {:>8}\n",
                net.name(), net.input_size(), net.output_size(), threads, threads == 1 ? "" : "s",
-               compileMs, "batch", "median_us", "min_us", "max_us", "GFLOP/s", "runs");
+               compileMs, firstCompileMs, "batch", "median_us", "min_us", "max_us", "GFLOP/s", "runs");
   // The progress line is for a person watching a terminal, not for a log.
   const bool progress = !args.json && isatty(STDERR_FILENO);
   std::mt19937 random(12345);
@@ -101,7 +114,8 @@ int bench(const BenchArgs &args) {
                             {"threads", threads},        {"median_us", median},
                             {"min_us", times.front()},   {"max_us", times.back()},
                             {"gflops", gflops},          {"runs", times.size()},
-                            {"compile_ms", compileMs},   {"fused", !args.noFuse},
+                            {"compile_ms", compileMs},   {"first_compile_ms", firstCompileMs},
+                            {"fused", !args.noFuse},
                             {"engine", args.reference ? "reference" : "jit"}};
       fmt::print("{}\n", row.dump());
     } else {

@@ -1,0 +1,104 @@
+// `slope bench` end to end: the JSON lines (fields, consistency), the text table, the
+// engines, and errors on bad arguments (issue: fast kernels, item 3).
+#include "TestUtil.h"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <regex>
+
+namespace {
+
+namespace fs = std::filesystem;
+using slope::testutil::runSlope;
+using slope::testutil::scratchDir;
+using slope::testutil::splitLines;
+using slope::testutil::writeBytes;
+
+/// 4 -> 3 -> 2 with a leaky_relu between the layers.
+fs::path tinyNetwork() {
+  fs::path dir = scratchDir("cli_bench");
+  fs::path source = dir / "tiny.slope";
+  writeBytes(source, "network tiny {\n  input x : f32[4]\n  h = dense(x, 3) |> leaky_relu(0.1)\n"
+                     "  y = dense(h, 2)\n  output y\n}\n");
+  return source;
+}
+/// Counted as `slope bench` counts: a dense layer 2 * in * out, any other op one per
+/// element.
+constexpr double kTinyFlopsPerRow = 2 * 4 * 3 + 3 + 2 * 3 * 2;
+
+std::vector<nlohmann::json> jsonLines(const std::string &out) {
+  std::vector<nlohmann::json> rows;
+  for (const std::string &line : splitLines(out))
+    rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+} // namespace
+
+TEST_CASE("cli bench: --json prints one consistent object per batch size") {
+  auto r = runSlope({"bench", tinyNetwork().string(), "--batch", "1,3,0", "--threads", "1",
+                     "--json", "--min-time", "0.01"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(r.err.empty()); // no progress line when stderr is not a terminal
+  std::vector<nlohmann::json> rows = jsonLines(r.out);
+  REQUIRE(rows.size() == 3);
+  const int64_t batches[] = {1, 3, 0};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const nlohmann::json &row = rows[i];
+    INFO(row.dump());
+    CHECK(row.at("network") == "tiny");
+    CHECK(row.at("batch") == batches[i]);
+    CHECK(row.at("threads") == 1);
+    CHECK(row.at("engine") == "jit");
+    CHECK(row.at("fused") == true);
+    double median = row.at("median_us"), lo = row.at("min_us"), hi = row.at("max_us");
+    CHECK(lo >= 0);
+    CHECK(lo <= median);
+    CHECK(median <= hi);
+    CHECK(row.at("runs").get<int64_t>() >= 5);
+    CHECK(row.at("compile_ms").get<double>() > 0);
+    CHECK(row.at("first_compile_ms").get<double>() > 0);
+    double expected = median > 0 ? kTinyFlopsPerRow * double(batches[i]) / (median * 1e3) : 0;
+    CHECK(row.at("gflops").get<double>() == doctest::Approx(expected).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("cli bench: the text table, the reference engine and --no-fuse") {
+  auto r = runSlope({"bench", tinyNetwork().string(), "--batch", "2", "--threads", "1",
+                     "--min-time", "0.01"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  std::vector<std::string> lines = splitLines(r.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(std::regex_match(lines[0], std::regex(R"(network tiny \(4 -> 2\), 1 thread, compiled in )"
+                                              R"([0-9]+\.[0-9] ms \(the first compile in this )"
+                                              R"(process: [0-9]+\.[0-9] ms\))")));
+  CHECK(lines[1] == "  batch    median_us       min_us       max_us    GFLOP/s     runs");
+  CHECK(std::regex_match(lines[2], std::regex(R"( +2( +[0-9]+\.[0-9]{2}){4} +[0-9]+)")));
+
+  for (const char *flag : {"--reference", "--no-fuse"}) {
+    auto j = runSlope({"bench", tinyNetwork().string(), "--batch", "1", "--threads", "1",
+                       "--json", "--min-time", "0.01", flag});
+    INFO(flag << ": " << j.err);
+    REQUIRE(j.status == 0);
+    std::vector<nlohmann::json> rows = jsonLines(j.out);
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].at("engine") == (std::string(flag) == "--reference" ? "reference" : "jit"));
+    CHECK(rows[0].at("fused") == (std::string(flag) != "--no-fuse"));
+  }
+}
+
+TEST_CASE("cli bench: bad arguments are errors with a message") {
+  auto missing = runSlope({"bench", "nope.slope"}, scratchDir("cli_bench").string());
+  CHECK(missing.status == 1);
+  CHECK(missing.out.empty());
+  CHECK(missing.err == "error: cannot read 'nope.slope': No such file or directory\n");
+
+  auto negative = runSlope({"bench", tinyNetwork().string(), "--batch", "-1"});
+  CHECK(negative.status == 2);
+  CHECK(negative.err == "--batch: Value -1 not in range 0 to 16777216\n"
+                        "Run with --help for more information.\n");
+}
