@@ -31,10 +31,11 @@ SHAPES = {
     "dense_1024": "1024→1024",
     "dense_4096": "4096→4096",
 }
-PEERS = ["onednn", "openblas", "openblas-haswell", "eigen", "torch"]
+PEERS = ["onednn", "libxsmm", "openblas", "openblas-haswell", "eigen", "torch"]
 TITLES = {
     "slope": "slope",
     "onednn": "oneDNN",
+    "libxsmm": "libxsmm",
     "openblas": "OpenBLAS",
     "openblas-haswell": "OpenBLAS (Haswell)",
     "eigen": "Eigen",
@@ -52,6 +53,10 @@ def parse_args():
     parser.add_argument("--rounds", type=int, required=True)
     parser.add_argument("--min-time", required=True)
     parser.add_argument("--load", action="append", default=[])
+    parser.add_argument("--other-cores", type=float, default=None,
+                        help="cores' worth of CPU time other processes used during the run")
+    parser.add_argument("--steal-cores", type=float, default=None,
+                        help="cores' worth of time the hypervisor took during the run")
     parser.add_argument("--seconds", type=int, default=0)
     parser.add_argument("--root", required=True)
     parser.add_argument("--date", help="when the run started (default: now)")
@@ -294,15 +299,28 @@ def main():
            f"{fields.get('model', '?')}, {os.cpu_count()} cores (1 thread per core),",
            f"{memory_gib():.0f} GiB; ISA: {isa}. A virtual machine that exposes no cache sizes.")
     if args.load:
-        bullet(out, f"Load average (1, 5, 15 min) before the run: {args.load[0]}; after:",
-               f"{args.load[-1]}. **The machine was shared**: other engineers' builds and test",
-               "suites ran on the same 2 cores during the whole run, so every process had only",
-               "part of a core, now and then. The times are noisy, and the long calls",
-               "(milliseconds) suffer most, since they are preempted more often. The per-round",
-               "medians are listed below so that the spread can be judged.")
+        other = args.other_cores
+        steal = args.steal_cores
+        usage = ""
+        if other is not None:
+            usage = (f" While it measured, other processes used {other:.2f} of the {os.cpu_count()} cores on"
+                     f" average" + (f", and the hypervisor took {steal:.2f}" if steal else "")
+                     + ".")
+        if other is not None and other < 0.1 and (steal or 0) < 0.1:
+            bullet(out, f"Load average (1, 5, 15 min) before the run: {args.load[0]}; after:",
+                   f"{args.load[-1]}.{usage} The machine was quiet; the per-round medians are",
+                   "listed below so that the spread can be judged.")
+        else:
+            bullet(out, f"Load average (1, 5, 15 min) before the run: {args.load[0]}; after:",
+                   f"{args.load[-1]}.{usage} **The machine was shared**: other work ran on",
+                   "the same cores during the run, so processes had only part of a core now and",
+                   "then. The times are noisy, and the long calls (milliseconds) suffer most,",
+                   "since they are preempted more often. The per-round medians are listed below",
+                   "so that the spread can be judged.")
     bullet(out, f"Toolchain: g++ {run('g++', '-dumpfullversion')}, LLVM {llvm or '?'}",
            "(slope's JIT); slope built Release in `build-bench/`.")
     bullet(out, f"Peers, Debian 12 packages: oneDNN {package_version('libdnnl2')},",
+           f"libxsmm {package_version('libxsmm-dev')},",
            f"OpenBLAS {package_version('libopenblas0-pthread')},",
            f"Eigen {package_version('libeigen3-dev')},",
            f"PyTorch {package_version('python3-torch')}.")
@@ -403,6 +421,12 @@ def main():
            "once into the primitive's layout (`format_tag::any`) and primitives created once;",
            "only `execute` is timed. OpenMP threads via `omp_set_num_threads`. It ran",
            f"`{onednn_impl or '?'}` on ISA `{onednn_isa or '?'}`.")
+    bullet(out, "**libxsmm** (`libxsmm_bench`): libxsmm's generated kernels",
+           "(`libxsmm_smmdispatch`, target",
+           f"`{results.first('libxsmm', 'target') or '?'}`), one per block of 64 outputs x 16",
+           "rows over the whole K, as a user of that small-matrix library tiles a layer (its",
+           "own large-GEMM path hands the work to a BLAS); weights transposed once for its",
+           "column-major kernels; then a separate bias + leaky_relu pass; 1 thread.")
     bullet(out, "**OpenBLAS** (`openblas_bench`): `cblas_sgemm` per layer (`cblas_sgemv` at batch",
            "1: OpenBLAS 0.3.21's sgemm has no shortcut for one row, and a user would call",
            "sgemv), then a separate bias + leaky_relu pass; 1 thread.")
@@ -431,9 +455,6 @@ def main():
           "reference.")
     prose(out, "Single thread everywhere in the main table: `slope bench --threads 1`,",
           "`OMP_NUM_THREADS=1`, `OPENBLAS_NUM_THREADS=1`, `torch.set_num_threads(1)`.")
-    prose(out, "**Not compared here:** libxsmm, which the issue names as the best peer of two rows",
-          "(1024→1024 × 16 and 4096→4096 × 512); the ratios of those rows are to the best of",
-          "the libraries above.")
 
     out += ["## Reproducing", "", "```sh",
             "sudo bench/run.sh       # installs the peers, builds, measures, writes this file",

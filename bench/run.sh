@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The peer comparison: slope against oneDNN, OpenBLAS, Eigen and PyTorch on the shapes
-# of the performance table, measured side by side, written to docs/PERFORMANCE.md.
+# The peer comparison: slope against oneDNN, libxsmm, OpenBLAS, Eigen and PyTorch on the
+# shapes of the performance table, measured side by side, written to docs/PERFORMANCE.md.
 #
 #   bench/run.sh [--rounds N] [--min-time S] [--no-install] [--output FILE]
 #
@@ -44,7 +44,7 @@ start_date=$(date -u '+%Y-%m-%d %H:%M UTC')
 say() { printf '[bench %3ds] %s\n' "$((SECONDS - start_seconds))" "$*" >&2; }
 
 # --- the peers' packages -------------------------------------------------------------
-packages=(libdnnl-dev libopenblas-dev libeigen3-dev python3-torch)
+packages=(libdnnl-dev libxsmm-dev libopenblas-dev libeigen3-dev python3-torch)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
@@ -88,7 +88,7 @@ thread_rows=(
   "dense_1024 1024,1024 yes 256"
   "dense_4096 4096,4096 yes 512"
 )
-table_configs=(slope onednn openblas openblas-haswell eigen torch)
+table_configs=(slope onednn libxsmm openblas openblas-haswell eigen torch)
 thread_configs=(slope-1t slope-2t onednn-2t)
 
 # Single thread everywhere unless a config says otherwise. OPENBLAS_CORETYPE and
@@ -110,6 +110,7 @@ run_config() {
     slope-2t) "$slope" bench "${slope_args[@]}" --threads 2 ;;
     onednn) "$peers/onednn_bench" "${peer_args[@]}" --threads 1 ;;
     onednn-2t) OMP_NUM_THREADS=2 "$peers/onednn_bench" "${peer_args[@]}" --threads 2 ;;
+    libxsmm) "$peers/libxsmm_bench" "${peer_args[@]}" --threads 1 ;;
     openblas) "${no_coretype[@]}" "$peers/openblas_bench" "${peer_args[@]}" --threads 1 ;;
     openblas-haswell) "$peers/openblas_bench" "${peer_args[@]}" --threads 1 ;;
     eigen) "$peers/eigen_bench" "${peer_args[@]}" --threads 1 ;;
@@ -146,15 +147,35 @@ measure() {
   done
 }
 
+# cpu_ticks: the machine's busy and stolen clock ticks, and this script's children's.
+# The difference over the run, less what the measured processes used themselves, is what
+# other work took from the cores while they ran.
+cpu_ticks() {
+  local busy steal children
+  read -r busy steal < <(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8, $9}' /proc/stat)
+  children=$(awk '{print $16 + $17}' "/proc/$$/stat")
+  echo "$busy $steal $children"
+}
+
 : >"$results"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+read -r busy0 steal0 children0 < <(cpu_ticks)
+measure_start=$SECONDS
 measure table "${table_configs[@]}" -- "${rows[@]}"
 measure threads "${thread_configs[@]}" -- "${thread_rows[@]}"
+read -r busy1 steal1 children1 < <(cpu_ticks)
+measure_seconds=$((SECONDS - measure_start))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+hz=$(getconf CLK_TCK)
+other_cores=$(awk -v b=$((busy1 - busy0 - (children1 - children0))) -v s=$measure_seconds -v hz="$hz" \
+  'BEGIN { v = s > 0 ? b / hz / s : 0; printf "%.2f", v < 0 ? 0 : v }')
+steal_cores=$(awk -v t=$((steal1 - steal0)) -v s=$measure_seconds -v hz="$hz" \
+  'BEGIN { printf "%.2f", s > 0 ? t / hz / s : 0 }')
 
 say "writing $output"
 "$python" "$root/bench/report.py" --results "$results" --output "$output" \
   --command "$command_line" --rounds "$rounds" --min-time "$min_time" \
   --load "$load_before" --load "$load_after" --seconds "$((SECONDS - start_seconds))" \
+  --other-cores "$other_cores" --steal-cores "$steal_cores" \
   --root "$root" --date "$start_date"
 say "done"
