@@ -168,9 +168,9 @@ measure_seconds=$((SECONDS - measure_start))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 hz=$(getconf CLK_TCK)
 other_cores=$(awk -v b=$((busy1 - busy0 - (children1 - children0))) -v s=$measure_seconds -v hz="$hz" \
-  'BEGIN { v = s > 0 ? b / hz / s : 0; printf "%.2f", v < 0 ? 0 : v }')
+  'BEGIN { v = (s > 0 ? b / hz / s : 0); printf "%.2f", (v < 0 ? 0 : v) }')
 steal_cores=$(awk -v t=$((steal1 - steal0)) -v s=$measure_seconds -v hz="$hz" \
-  'BEGIN { printf "%.2f", s > 0 ? t / hz / s : 0 }')
+  'BEGIN { printf "%.2f", (s > 0 ? t / hz / s : 0) }')
 
 say "writing $output"
 "$python" "$root/bench/report.py" --results "$results" --output "$output" \
