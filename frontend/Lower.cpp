@@ -332,8 +332,9 @@ private:
       // Used as f32: it must stay finite when rounded.
       if (!std::isfinite(static_cast<float>(arg->number)))
         return outOfRange("a finite f32 number");
-      if (attr.name == "beta" && arg->number == 0)
-        return outOfRange("a finite non-zero number");
+      // softplus divides by beta as an f32: it must not round to zero either.
+      if (attr.name == "beta" && static_cast<float>(arg->number) == 0.0f)
+        return outOfRange("a finite number that is non-zero in f32");
       return arg->number;
     }
     case ir::AttrType::Bool:
