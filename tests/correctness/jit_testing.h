@@ -185,7 +185,7 @@ inline std::vector<float> randomInput(std::mt19937_64 &rng, size_t n, bool speci
 /// Every value of the graph computed as the kernels compute it: dense sums its terms in
 /// increasing input index, fused (fma) when the target fuses llvm.fmuladd, then adds the
 /// bias; every other op as the reference evaluator defines it. Softmax is computed in
-/// double (the kernels' differs by rounding and is checked with a tolerance).
+/// double (the kernels' is within 1 ulp of it).
 inline std::vector<std::vector<float>> kernelOrderValues(const ir::Graph &graph,
                                                         const ir::ParameterValues &params,
                                                         const std::vector<float> &input,
