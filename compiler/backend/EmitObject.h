@@ -1,6 +1,6 @@
 // Ahead-of-time compilation (SPEC §5): a network as an object file, its assembly, or
 // its optimized LLVM IR, for the host or any target LLVM knows. It starts from the same
-// lowered module as the JIT (codegen::emitNetwork, then Optimize.h's O3 pipeline); only
+// lowered module as the JIT (codegen::emitNetwork, then Optimize.h's pass list); only
 // the target machine and the parameter source differ.
 //
 // This header is included by the command line: it exposes no LLVM type. Errors are

@@ -35,7 +35,7 @@ TargetSpec targetSpecFor(const std::string &triple, const std::string &cpu,
                          const std::string &features);
 
 /// Sets target-cpu, target-features and the preferred vector width on `f`, so that
-/// the O3 pipeline and instruction selection see the same ISA.
+/// the optimizer and instruction selection see the same ISA.
 void applyTargetAttributes(llvm::Function &f, const TargetSpec &spec);
 
 } // namespace slope::codegen
