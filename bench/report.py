@@ -124,7 +124,10 @@ class Results:
         self.medians = collections.defaultdict(list)  # (section, config, net, batch)
         self.mins = collections.defaultdict(list)
         self.failed = collections.Counter()
+        self.peak = max((r["gflops"] for r in runs if r.get("section") == "peak"), default=None)
         for run_ in runs:
+            if run_.get("section") == "peak":
+                continue
             key = (run_["section"], run_["config"], run_["network"], run_["batch"])
             if run_.get("failed"):
                 self.failed[key] += 1
@@ -149,6 +152,19 @@ class Results:
                 return run_[field]
         return None
 
+    def flops(self, network, batch):
+        """Floating-point operations of one forward pass, from slope's runs."""
+        for run_ in self.runs:
+            if (run_.get("config") == "slope" and run_.get("network") == network
+                    and run_.get("batch") == batch and run_.get("median_us")):
+                return run_["gflops"] * run_["median_us"] * 1e3
+        return None
+
+    def at_peak(self, network, batch):
+        """µs that one forward pass takes at the measured FMA peak of one core."""
+        flops = self.flops(network, batch)
+        return flops / (self.peak * 1e3) if flops and self.peak else None
+
     def rows(self, section):
         seen = []
         for run_ in self.runs:
@@ -162,7 +178,7 @@ def table_section(results, out):
     rows = results.rows("table")
     misses = []
     header = ["network", "batch"] + [TITLES[c] for c in ["slope"] + PEERS] + [
-        "best peer", "ratio", "target ratio", "slope target", "at target?"]
+        "best peer", "ratio", "target ratio", "slope target", "at target?", "at FMA peak"]
     out.append("| " + " | ".join(header) + " |")
     out.append("|" + "---|" * len(header))
     for network, batch in rows:
@@ -186,13 +202,15 @@ def table_section(results, out):
             verdict = "yes" if ratio >= target_ratio else "**no**"
             if ratio < target_ratio:
                 misses.append((network, batch, slope, best, best_config, ratio, target_ratio,
-                               target_us))
+                               target_us, results.at_peak(network, batch)))
+        at_peak = results.at_peak(network, batch)
         cells += [
             f"{TITLES.get(best_config, '—')} {fmt_us(best)}" if best_config else "—",
             f"{ratio:.3f}×" if ratio else "—",
             f"≥ {target_ratio:.3f}×" if target_ratio else "—",
             f"≤ {fmt_us(target_us)}" if target_us else "—",
             verdict,
+            fmt_us(at_peak),
         ]
         out.append("| " + " | ".join(cells) + " |")
     return misses
@@ -333,20 +351,32 @@ def main():
           "slope is faster. The issue's targets are absolute times set from an earlier",
           "measurement; since absolute times drift on a shared machine, the **target ratio** is",
           "that measurement's best-peer time divided by slope's target time, and **at target?**",
-          "compares the ratio measured here with it. slope's target in µs is listed too.")
+          "compares the ratio measured here with it. slope's target in µs is listed too.",
+          "**at FMA peak** is the time the row's work would take at the measured FP32 FMA",
+          "peak of one core: a lower bound for any code.")
     misses = table_section(results, out)
     out.append("")
     if misses:
         out += ["**Where slope is not at the target in this run:**", ""]
-        for network, batch, slope, best, config, ratio, target_ratio, target_us in misses:
+        for (network, batch, slope, best, config, ratio, target_ratio, target_us,
+             at_peak) in misses:
             absolute = ""
             if target_us:
                 absolute = (f"; in absolute time {fmt_us(slope)} µs against the target"
                             f" {fmt_us(target_us)} µs"
                             + (" (met in absolute time only)" if slope <= target_us else ""))
+            needed = best / target_ratio
+            beyond = ""
+            if at_peak and needed < at_peak:
+                beyond = (f" The target ratio needs {fmt_us(needed)} µs, faster than this"
+                          f" row's work takes at the measured FMA peak ({fmt_us(at_peak)} µs):"
+                          " no code can reach it on this machine while the peer runs this fast.")
+            elif at_peak:
+                beyond = (f" The target ratio needs {fmt_us(needed)} µs"
+                          f" ({at_peak / needed:.0%} of the FMA peak).")
             bullet(out, f"{SHAPES.get(network, network)}, batch {batch}: slope {fmt_us(slope)}",
                    f"µs, {TITLES[config]} {fmt_us(best)} µs: ratio {ratio:.3f}×, target",
-                   f"≥ {target_ratio:.3f}×{absolute}.")
+                   f"≥ {target_ratio:.3f}×{absolute}.{beyond}")
         out.append("")
     else:
         prose(out, "Every row is at or beyond its target ratio in this run.")
@@ -356,8 +386,11 @@ def main():
             key = (run_["network"], run_["batch"])
             slope_gflops[key] = max(slope_gflops.get(key, 0.0), run_["gflops"])
     if slope_gflops:
-        prose(out, "slope's best GFLOP/s per row (a multiply-add counts 2, an activation 1; the",
-              "FP32 FMA peak is about 215 GFLOP/s per core here): " + "; ".join(
+        peak = (f"the FP32 FMA peak of one core, measured by `bench/peers/peak.cpp` in this"
+                f" run, is {results.peak:.0f} GFLOP/s" if results.peak else
+                "the FP32 FMA peak was not measured in this run")
+        prose(out, "slope's best GFLOP/s per row (a multiply-add counts 2, an activation 1;",
+              peak + "): " + "; ".join(
                   f"{SHAPES.get(n, n)} × {b}: {g:.0f}" for (n, b), g in slope_gflops.items())
               + ".")
 

@@ -161,8 +161,17 @@ cpu_ticks() {
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 read -r busy0 steal0 children0 < <(cpu_ticks)
 measure_start=$SECONDS
+# The FMA peak of one core, before, between and after the sections: the report uses the
+# highest.
+measure_peak() {
+  say "peak: the FP32 FMA peak of one core"
+  "$peers/peak" --min-time 0.3 | sed 's/^{/{"section":"peak","config":"peak","network":"-","batch":0,/' >>"$results"
+}
+measure_peak
 measure table "${table_configs[@]}" -- "${rows[@]}"
+measure_peak
 measure threads "${thread_configs[@]}" -- "${thread_rows[@]}"
+measure_peak
 read -r busy1 steal1 children1 < <(cpu_ticks)
 measure_seconds=$((SECONDS - measure_start))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
