@@ -137,6 +137,23 @@ inline std::vector<float> randomInput(int64_t batch, int64_t width) {
 
 // Multiply-adds count as two operations and activations as one per element, as in
 // `slope bench`.
+/// The pass a peer without fused post-ops runs after its GEMM: `out` (batch rows of
+/// `width`) += bias, then leaky_relu(alpha) when `leaky`.
+inline void addBiasAndActivate(float *out, int64_t batch, int64_t width, const float *bias,
+                               bool leaky, float alpha) {
+  for (int64_t r = 0; r < batch; ++r) {
+    float *row = out + r * width;
+    if (leaky)
+      for (int64_t c = 0; c < width; ++c) {
+        float v = row[c] + bias[c];
+        row[c] = v > 0 ? v : alpha * v;
+      }
+    else
+      for (int64_t c = 0; c < width; ++c)
+        row[c] += bias[c];
+  }
+}
+
 inline double flopsPerRow(const std::vector<Layer> &layers) {
   double flops = 0;
   for (const Layer &layer : layers)

@@ -57,17 +57,7 @@ void forward(const std::vector<Transposed> &layers, const float *x, float *y, in
                             out + n0 * layer.out + m0);
       }
     }
-    for (int64_t r = 0; r < batch; ++r) {
-      float *row = out + r * layer.out;
-      if (layer.leaky)
-        for (int64_t c = 0; c < layer.out; ++c) {
-          float v = row[c] + layer.bias[c];
-          row[c] = v > 0 ? v : alpha * v;
-        }
-      else
-        for (int64_t c = 0; c < layer.out; ++c)
-          row[c] += layer.bias[c];
-    }
+    peer::addBiasAndActivate(out, batch, layer.out, layer.bias, layer.leaky, alpha);
     in = out;
   }
 }

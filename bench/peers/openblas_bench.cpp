@@ -24,18 +24,7 @@ void forward(const std::vector<peer::Layer> &layers, const float *x, float *y, i
     else
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, in, k,
                   layer.weight.data(), k, 0.0f, out, n);
-    const float *bias = layer.bias.data();
-    for (int64_t r = 0; r < batch; ++r) {
-      float *row = out + r * layer.out;
-      if (layer.leaky)
-        for (int64_t c = 0; c < layer.out; ++c) {
-          float v = row[c] + bias[c];
-          row[c] = v > 0 ? v : alpha * v;
-        }
-      else
-        for (int64_t c = 0; c < layer.out; ++c)
-          row[c] += bias[c];
-    }
+    peer::addBiasAndActivate(out, batch, layer.out, layer.bias.data(), layer.leaky, alpha);
     in = out;
   }
 }
