@@ -224,11 +224,18 @@ void forEachColumnTile(KernelBuilder &k, const DenseShape &s,
                     k.i64c(d.fullTiles * d.fullWidth() * s.in), d.restVectors, d.restActive});
 }
 
+/// Whether `rows` rows are better run as one clamped or shifted block of mr rows than as
+/// single-row tiles: a single-row tile takes about one FMA latency (4 cycles) per k, its
+/// few accumulator chains being dependent, where a full tile takes its mr * nv
+/// multiply-adds at two per cycle.
+llvm::Value *blockBeatsSingleRows(KernelBuilder &k, const DenseShape &s, llvm::Value *rows) {
+  int64_t blockCycles = int64_t(s.tiling.mr) * s.tiling.nv / 2;
+  return k.b.CreateICmpSGE(k.b.CreateMul(rows, k.i64c(4)), k.i64c(blockCycles));
+}
+
 /// Calls `body(mr, row0, lastRow)` for every block of rows: blocks of mr rows, then the
-/// rest. A rest of at least half a block runs as one more full block (the FMA units
-/// stay busy, and the repeated rows cost less than single-row tiles, which are bound by
-/// the latency of their few accumulator chains or by loading the weights); a smaller
-/// one, row by row. That last block is either shifted back to end at the last row
+/// rest: as one more full block when that beats single rows (blockBeatsSingleRows),
+/// else row by row. That last block is either shifted back to end at the last row
 /// (`shiftLast`: it recomputes rows of the block before it, which only a kernel whose
 /// sums start from zero may do, and needs at least mr rows) or clamped at the last row
 /// (`lastRow`: its rows past the end repeat the last one). Full blocks run the same code
@@ -241,7 +248,7 @@ void forEachRowBlock(KernelBuilder &k, const DenseShape &s, bool shiftLast,
   llvm::Value *mrc = k.i64c(mr);
   llvm::Value *fullBlocks = b.CreateSDiv(k.rows, mrc);
   llvm::Value *rest = b.CreateSub(k.rows, b.CreateMul(fullBlocks, mrc));
-  llvm::Value *extra = b.CreateICmpSGE(b.CreateMul(rest, k.i64c(2)), mrc);
+  llvm::Value *extra = blockBeatsSingleRows(k, s, rest);
   if (shiftLast)
     extra = b.CreateAnd(extra, b.CreateICmpSGE(k.rows, mrc));
   llvm::Value *blocks = b.CreateAdd(fullBlocks, b.CreateZExt(extra, k.i64()));
@@ -271,6 +278,24 @@ void emitKPass(KernelBuilder &k, const DenseShape &s, const KRange &kr) {
   });
 }
 
+/// The K-blocked kernel: passes of at most kMaxKBlock inputs.
+void emitKPasses(KernelBuilder &k, const DenseShape &s) {
+  constexpr int64_t kMaxKBlock = 512;
+  int64_t passes = (s.in + kMaxKBlock - 1) / kMaxKBlock;
+  int64_t kc = (s.in + passes - 1) / passes;
+  int64_t lastLength = s.in - (passes - 1) * kc;
+  if (passes == 1) {
+    emitKPass(k, s, KRange{k.i64c(0), s.in, true, true});
+    return;
+  }
+  emitKPass(k, s, KRange{k.i64c(0), kc, true, false});
+  k.loop("k_passes", k.i64c(passes - 2), [&](llvm::Value *p) {
+    llvm::Value *k0 = k.b.CreateMul(k.b.CreateAdd(p, k.i64c(1)), k.i64c(kc));
+    emitKPass(k, s, KRange{k0, kc, false, false});
+  });
+  emitKPass(k, s, KRange{k.i64c((passes - 1) * kc), lastLength, false, true});
+}
+
 } // namespace
 
 void emitDenseKernel(KernelBuilder &k) {
@@ -288,7 +313,6 @@ void emitDenseKernel(KernelBuilder &k) {
   // block. Larger ones are cut into passes over at most kMaxKBlock inputs, column tiles
   // outside rows, so that a weight block (<= 96 KiB with AVX-512) stays in L2 and the
   // rows' inputs for the pass (8 x 2 KiB) in L1.
-  constexpr int64_t kMaxKBlock = 512;
   if (!s.tiling.kBlocked) {
     KRange all{k.i64c(0), s.in, true, true};
     forEachRowBlock(k, s, /*shiftLast=*/true,
@@ -297,19 +321,24 @@ void emitDenseKernel(KernelBuilder &k) {
     });
     return;
   }
-  int64_t passes = (s.in + kMaxKBlock - 1) / kMaxKBlock;
-  int64_t kc = (s.in + passes - 1) / passes;
-  int64_t lastLength = s.in - (passes - 1) * kc;
-  if (passes == 1) {
-    emitKPass(k, s, KRange{k.i64c(0), s.in, true, true});
-    return;
-  }
-  emitKPass(k, s, KRange{k.i64c(0), kc, true, false});
-  k.loop("k_passes", k.i64c(passes - 2), [&](llvm::Value *p) {
-    llvm::Value *k0 = k.b.CreateMul(k.b.CreateAdd(p, k.i64c(1)), k.i64c(kc));
-    emitKPass(k, s, KRange{k0, kc, false, false});
+  // Rows too few for a block (batch 1 above all) run as single rows in either case, and
+  // then cutting K buys nothing: each column tile runs its rows over the whole K, and
+  // the weights stream from memory front to back, once.
+  llvm::IRBuilder<> &b = k.b;
+  llvm::BasicBlock *fewRows = llvm::BasicBlock::Create(b.getContext(), "few_rows", k.function);
+  llvm::BasicBlock *blocked = llvm::BasicBlock::Create(b.getContext(), "blocked", k.function);
+  llvm::BasicBlock *done = llvm::BasicBlock::Create(b.getContext(), "dense_done", k.function);
+  b.CreateCondBr(blockBeatsSingleRows(k, s, k.rows), blocked, fewRows);
+  b.SetInsertPoint(fewRows);
+  KRange all{k.i64c(0), s.in, true, true};
+  forEachColumnTile(k, s, [&](const ColumnTile &t) {
+    k.loop("rows", k.rows, [&](llvm::Value *r) { emitTile(k, s, 1, t, r, nullptr, all); });
   });
-  emitKPass(k, s, KRange{k.i64c((passes - 1) * kc), lastLength, false, true});
+  b.CreateBr(done);
+  b.SetInsertPoint(blocked);
+  emitKPasses(k, s);
+  b.CreateBr(done);
+  b.SetInsertPoint(done);
 }
 
 } // namespace slope::codegen

@@ -47,10 +47,10 @@ TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every 
         ir::ParameterValues params = randomParameters(graph, rng);
         std::unique_ptr<backend::JitModule> jit =
             backend::JitModule::compile(graph, params, isa.options);
-        // Row blocks are 8 rows with AVX-512 (6 with AVX2): a rest of at least half a
-        // block runs as one clamped block, a smaller one row by row. Between them
-        // these batches give every rest from 1 to 7 alone and several after one and
-        // two blocks.
+        // Row blocks are 8 rows with AVX-512 (6 with AVX2): a rest of 3 rows or more
+        // (2 with AVX2) runs as one clamped block, a smaller one row by row, and fewer
+        // rows than that in all take one pass over K. Between them these batches give
+        // every rest from 1 to 7 alone and several after one and two blocks.
         for (int64_t batch : {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16, 19, 22, 23}) {
           INFO(isa.name << ", in " << shape.in << ", units " << shape.units << ", batch "
                         << batch);
