@@ -97,27 +97,33 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
 
   // Code generation dominates compile time, and the kernels are independent functions:
   // the network is emitted as `partitions` modules, each in its own context and
-  // compiled to an object by its own TargetMachine on its own thread (the caller does
-  // partition 0), and the objects are linked by the JIT.
+  // compiled to an object by its own TargetMachine on its own thread, and the objects
+  // are linked by the JIT.
+  // The caller compiles the partition with the most code: a worker starts later and
+  // colder (a new thread, its own TargetMachine), so it gets the lighter ones.
+  std::unique_ptr<llvm::TargetMachine> callerMachine = check(jtmb.createTargetMachine());
+  const codegen::TargetSpec target = codegen::targetSpecFor(*callerMachine);
   unsigned partitions = partitionCount(graph, options);
+  std::vector<int64_t> cost;
+  codegen::kernelPartitions(graph, target, partitions, &cost);
+  auto callers = static_cast<unsigned>(std::max_element(cost.begin(), cost.end()) - cost.begin());
   std::vector<std::string> objects(partitions);
   std::vector<std::exception_ptr> errors(partitions);
-  codegen::TargetSpec target;
-  auto compilePartition = [&](unsigned p) {
+  auto compilePartition = [&](unsigned p, std::unique_ptr<llvm::TargetMachine> tm) {
     try {
-      std::unique_ptr<llvm::TargetMachine> tm = check(jtmb.createTargetMachine());
+      if (!tm)
+        tm = check(jtmb.createTargetMachine());
       OptimizedModule built = buildModule(graph, options, *tm, partitions, p);
-      if (p == 0)
-        target = built.target;
       objects[p] = check(emitMachineCode(*built.module, *tm, llvm::CodeGenFileType::ObjectFile));
     } catch (...) {
       errors[p] = std::current_exception();
     }
   };
   std::vector<std::thread> workers;
-  for (unsigned p = 1; p < partitions; ++p)
-    workers.emplace_back(compilePartition, p);
-  compilePartition(0);
+  for (unsigned p = 0; p < partitions; ++p)
+    if (p != callers)
+      workers.emplace_back(compilePartition, p, nullptr);
+  compilePartition(callers, std::move(callerMachine));
   for (std::thread &worker : workers)
     worker.join();
   for (const std::exception_ptr &error : errors)

@@ -391,7 +391,8 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
 std::string defaultEntryName(const ir::Graph &graph) { return graph.name + "_forward"; }
 
 std::vector<unsigned> kernelPartitions(const ir::Graph &graph, const TargetSpec &target,
-                                       unsigned partitions) {
+                                       unsigned partitions,
+                                       std::vector<int64_t> *partitionCost) {
   // The estimate: a dense kernel's tile instances (two row-block kinds, and a second
   // column-tile kind when the units leave a rest) weighted by their accumulators; a
   // K-blocked one has three passes' worth; anything else is one small loop.
@@ -419,6 +420,8 @@ std::vector<unsigned> kernelPartitions(const ir::Graph &graph, const TargetSpec 
     owner[i] = static_cast<unsigned>(least - load.begin());
     *least += cost[i];
   }
+  if (partitionCost)
+    *partitionCost = load;
   return owner;
 }
 

@@ -70,9 +70,11 @@ struct NetworkOptions {
 
 /// Which of `partitions` modules defines each kernel (one per fusion group): the
 /// kernels, largest first by an estimate of their code size, each to the partition
-/// with the least code so far; partition 0 starts with the entry function.
+/// with the least code so far; partition 0 starts with the entry function. With
+/// `partitionCost`, also each partition's estimated code.
 std::vector<unsigned> kernelPartitions(const ir::Graph &graph, const TargetSpec &target,
-                                       unsigned partitions);
+                                       unsigned partitions,
+                                       std::vector<int64_t> *partitionCost = nullptr);
 
 /// `<graph.name>_forward`.
 std::string defaultEntryName(const ir::Graph &graph);
