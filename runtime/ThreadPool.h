@@ -49,6 +49,7 @@ private:
     std::atomic<size_t> next{0};
     size_t finished = 0; // guarded by mutex_
     unsigned active = 0; // workers inside drain(); guarded by mutex_
+    std::atomic<size_t> completed{0}; // parts done, for the caller to spin on
   };
 
   void workerLoop();
