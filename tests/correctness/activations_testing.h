@@ -12,7 +12,8 @@ namespace slope::acttest {
 
 enum class Kind { Nan, PosInf, NegInf, PosZero, NegZero, Finite };
 
-inline Kind kindOf(float v) {
+/// A float's or a double's class (a double is not rounded to f32 first).
+inline Kind kindOf(double v) {
   if (std::isnan(v))
     return Kind::Nan;
   if (std::isinf(v))

@@ -11,6 +11,7 @@
 //   ulp    with NAME.ref.npy (the definition in double precision): NaN, ±inf and ±0
 //          exactly, finite values within 4 ulp of the correctly rounded f32.
 #include "TestUtil.h"
+#include "activations_testing.h"
 #include "torch_fixtures.h"
 
 #include "compiler/eval/Reference.h"
@@ -94,29 +95,9 @@ std::vector<float> evaluateCase(const Case &c, std::vector<std::string> &warning
   return slope::eval::evaluate(graph, parameters, x.data.data(), c.batch);
 }
 
-enum class Kind { Nan, PosInf, NegInf, PosZero, NegZero, Finite };
-
-Kind kindOf(double v) {
-  if (std::isnan(v))
-    return Kind::Nan;
-  if (std::isinf(v))
-    return v > 0 ? Kind::PosInf : Kind::NegInf;
-  if (v == 0)
-    return std::signbit(v) ? Kind::NegZero : Kind::PosZero;
-  return Kind::Finite;
-}
-
-/// The distance in f32 ulps between a and b (finite, of any sign), as an integer
-/// distance on the ordered line of f32 values.
-int64_t ulpDistance(float a, float b) {
-  auto ordered = [](float f) {
-    int32_t i;
-    std::memcpy(&i, &f, sizeof i);
-    return i < 0 ? -static_cast<int64_t>(i & 0x7fffffff) : static_cast<int64_t>(i);
-  };
-  int64_t d = ordered(a) - ordered(b);
-  return d < 0 ? -d : d;
-}
+using slope::acttest::Kind;
+using slope::acttest::kindOf;
+using slope::acttest::ulpDistance;
 
 std::string show(float v) {
   std::ostringstream s;
