@@ -1,6 +1,7 @@
 // Lowering: the graph IR built from a syntax tree, its widths, attributes (with their
 // defaults), parameter prefixes and value names. Passes have not run: dead values stay.
 #include "frontend/Lower.h"
+#include "lower_testing.h"
 
 #include <doctest/doctest.h>
 
@@ -14,16 +15,7 @@ using slope::ir::Graph;
 using slope::ir::Node;
 using slope::ir::Op;
 
-Graph lowerOne(const std::string &text) {
-  slope::Source source("l.slope", text);
-  slope::DiagnosticEngine diags(source);
-  std::optional<slope::ir::Module> module = slope::compileToIR(source, diags);
-  INFO(diags.render());
-  REQUIRE(module);
-  REQUIRE(diags.diagnostics().empty());
-  REQUIRE(module->networks.size() == 1);
-  return module->networks[0];
-}
+using slope::testutil::lowerOne;
 
 std::string lowerErrors(const std::string &text) {
   slope::Source source("l.slope", text);

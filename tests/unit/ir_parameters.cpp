@@ -2,6 +2,7 @@
 // them (with exact errors, and the unused tensors), and --random-weights.
 #include "compiler/ir/Parameters.h"
 #include "frontend/Lower.h"
+#include "lower_testing.h"
 #include "runtime/Tensor.h"
 
 #include <doctest/doctest.h>
@@ -18,15 +19,7 @@ using slope::ir::Graph;
 using slope::runtime::Tensor;
 using Tensors = std::vector<std::pair<std::string, Tensor>>;
 
-Graph lowerOne(const std::string &text) {
-  slope::Source source("p.slope", text);
-  slope::DiagnosticEngine diags(source);
-  std::optional<slope::ir::Module> module = slope::compileToIR(source, diags);
-  INFO(diags.render());
-  REQUIRE(module);
-  REQUIRE(module->networks.size() == 1);
-  return module->networks[0];
-}
+using slope::testutil::lowerOne;
 
 /// x [3] -> dense h [2] -> prelu p (per channel) -> dense o [4] without bias.
 Graph sample() {

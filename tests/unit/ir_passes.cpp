@@ -4,6 +4,7 @@
 #include "compiler/passes/FuseDenseBiasAct.h"
 #include "compiler/passes/Pipeline.h"
 #include "frontend/Lower.h"
+#include "lower_testing.h"
 
 #include <doctest/doctest.h>
 
@@ -17,15 +18,7 @@ namespace {
 using slope::ir::Graph;
 using slope::ir::ValueId;
 
-Graph lowerOne(const std::string &text) {
-  slope::Source source("f.slope", text);
-  slope::DiagnosticEngine diags(source);
-  std::optional<slope::ir::Module> module = slope::compileToIR(source, diags);
-  INFO(diags.render());
-  REQUIRE(module);
-  REQUIRE(module->networks.size() == 1);
-  return module->networks[0];
-}
+using slope::testutil::lowerOne;
 
 std::string wrap(const std::string &body) { return "network f {\n  input x : f32[4]\n" + body + "}\n"; }
 
