@@ -16,9 +16,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <sstream>
 
 namespace {
 
@@ -27,6 +25,7 @@ using namespace slope::acttest;
 
 using slope::torchfixtures::Case;
 using slope::torchfixtures::fixtureDir;
+using slope::torchfixtures::readF64Npy;
 
 std::vector<Case> actCases() {
   std::vector<Case> cases;
@@ -34,21 +33,6 @@ std::vector<Case> actCases() {
     if (c.kind == "act")
       cases.push_back(c);
   return cases;
-}
-
-/// The '<f8' C-order .npy files the fixture script writes for the ulp cases.
-std::vector<double> readF64Npy(const fs::path &path) {
-  std::string bytes = slope::testutil::readBytes(path);
-  REQUIRE(bytes.compare(0, 6, "\x93NUMPY") == 0);
-  REQUIRE(bytes[6] == 1);
-  size_t headerLength = static_cast<unsigned char>(bytes[8]) |
-                        (static_cast<unsigned char>(bytes[9]) << 8);
-  std::string header = bytes.substr(10, headerLength);
-  REQUIRE(header.find("'descr': '<f8'") != std::string::npos);
-  size_t data = 10 + headerLength;
-  std::vector<double> values((bytes.size() - data) / 8);
-  std::memcpy(values.data(), bytes.data() + data, values.size() * 8);
-  return values;
 }
 
 } // namespace

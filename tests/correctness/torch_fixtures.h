@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -46,6 +47,50 @@ inline std::vector<Case> readIndex() {
     cases.push_back(c);
   }
   return cases;
+}
+
+/// Reads a .npy file of f64 values without converting them to f32 (runtime::readNpy
+/// converts): only the little-endian C-order '<f8' files the fixture script writes.
+inline std::vector<double> readF64Npy(const std::filesystem::path &path,
+                                       std::vector<int64_t> &shape) {
+  std::string bytes = slope::testutil::readBytes(path);
+  REQUIRE(bytes.compare(0, 6, "\x93NUMPY") == 0);
+  size_t headerLength, offset;
+  if (bytes[6] == 1) {
+    headerLength = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+    offset = 10;
+  } else {
+    headerLength = 0;
+    for (int i = 0; i < 4; ++i)
+      headerLength |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
+    offset = 12;
+  }
+  std::string header = bytes.substr(offset, headerLength);
+  REQUIRE(header.find("'descr': '<f8'") != std::string::npos);
+  REQUIRE(header.find("'fortran_order': False") != std::string::npos);
+  size_t open = header.find("'shape': (");
+  REQUIRE(open != std::string::npos);
+  size_t close = header.find(')', open);
+  std::string dims = header.substr(open + 10, close - open - 10);
+  shape.clear();
+  std::istringstream in(dims);
+  std::string item;
+  int64_t n = 1;
+  while (std::getline(in, item, ','))
+    if (item.find_first_not_of(' ') != std::string::npos) {
+      shape.push_back(std::stoll(item));
+      n *= shape.back();
+    }
+  size_t data = offset + headerLength;
+  REQUIRE(bytes.size() == data + static_cast<size_t>(n) * 8);
+  std::vector<double> values(static_cast<size_t>(n));
+  std::memcpy(values.data(), bytes.data() + data, values.size() * 8);
+  return values;
+}
+
+inline std::vector<double> readF64Npy(const std::filesystem::path &path) {
+  std::vector<int64_t> shape;
+  return readF64Npy(path, shape);
 }
 
 } // namespace slope::torchfixtures
