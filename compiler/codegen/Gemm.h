@@ -1,6 +1,7 @@
 // The dense kernel: a register-blocked microkernel over packed weights, with the rest of
-// its fusion group (bias, residual add, activations) applied to the accumulators in
-// registers before the only store.
+// its fusion group (bias, residual add, activations) applied to each tile's sums while
+// they are still in the core: in registers, or (tiles of several rows) stored to the
+// output tile in L1 and read straight back by the epilogue loop.
 //
 // Packed layout (what `packDenseWeights` writes and the kernel reads): the [units, in]
 // weight matrix cut into column tiles of `DenseTiling::nv` vectors (`lanes` units each;

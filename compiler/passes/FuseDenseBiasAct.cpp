@@ -14,7 +14,9 @@
 //     (so no one else needs it in memory), and
 //   * that consumer is elementwise (or widening, which then ends the group).
 // A residual `add` fuses through its chained operand; its other operand is read from
-// memory. The values inside a group are never stored; only its last value is.
+// memory. The values inside a group never make a pass over memory: only its last value
+// is stored (the dense kernel may park a tile's sums in that value's place in L1 for its
+// epilogue loop, which overwrites them).
 //
 // Groups are then ordered by their result. That order is valid: every value a group
 // reads from outside is the result of another group (a value inside a group has its
