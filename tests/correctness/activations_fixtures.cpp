@@ -8,9 +8,6 @@
 #include "torch_fixtures.h"
 
 #include "compiler/backend/Jit.h"
-#include "compiler/passes/Pipeline.h"
-#include "runtime/Weights.h"
-#include "src/Driver.h"
 
 #include <doctest/doctest.h>
 
@@ -46,21 +43,12 @@ TEST_CASE("activations: the PyTorch fixtures through the JIT") {
   for (const Case &c : cases) {
     CAPTURE(c.name);
     fs::path dir = fixtureDir();
-    auto source = slope::driver::readSource((dir / (c.name + ".slope")).string());
-    slope::ir::Module module = slope::driver::compileSource(*source);
-    slope::ir::Graph graph = slope::driver::selectNetwork(module, "", *source);
-    slope::passes::runPipeline(graph);
-    slope::Options options;
-    if (c.params)
-      options.weights = (dir / (c.name + ".safetensors")).string();
     std::vector<std::string> warnings;
-    slope::ir::ParameterValues parameters = slope::driver::loadParameters(graph, options, warnings);
-    slope::runtime::Tensor x = slope::runtime::readNpy((dir / (c.name + ".x.npy")).string());
-    REQUIRE(x.shape == std::vector<int64_t>{c.batch, c.in});
-    auto jit = slope::backend::JitModule::compile(graph, parameters);
+    slope::torchfixtures::LoadedCase loaded = slope::torchfixtures::loadCase(c, warnings);
+    auto jit = slope::backend::JitModule::compile(loaded.graph, loaded.parameters);
     REQUIRE(jit->outputWidth() == c.out);
     std::vector<float> got(static_cast<size_t>(c.batch * c.out), 12345.0f);
-    REQUIRE(jit->forward(x.data.data(), got.data(), c.batch) == 0);
+    REQUIRE(jit->forward(loaded.x.data.data(), got.data(), c.batch) == 0);
 
     std::vector<float> want;
     std::vector<bool> roundsToZero(got.size(), false); // a finite, non-zero definition
@@ -87,7 +75,7 @@ TEST_CASE("activations: the PyTorch fixtures through the JIT") {
       }
       worst[c.op] = std::max(worst[c.op], ulps);
       if (!ok && mismatches++ < 5) {
-        INFO("element " << i << " x = " << (c.in == c.out ? x.data[i] : 0.0f) << ": got "
+        INFO("element " << i << " x = " << (c.in == c.out ? loaded.x.data[i] : 0.0f) << ": got "
                         << got[i] << " expected " << want[i] << " (" << ulps << " ulp)");
         CHECK(false);
       }

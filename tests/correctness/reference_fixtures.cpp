@@ -15,9 +15,6 @@
 #include "torch_fixtures.h"
 
 #include "compiler/eval/Reference.h"
-#include "compiler/passes/Pipeline.h"
-#include "runtime/Weights.h"
-#include "src/Driver.h"
 
 #include <doctest/doctest.h>
 
@@ -39,23 +36,12 @@ using slope::torchfixtures::fixtureDir;
 using slope::torchfixtures::readF64Npy;
 using slope::torchfixtures::readIndex;
 
-
 /// What the reference evaluator computes for a case.
 std::vector<float> evaluateCase(const Case &c, std::vector<std::string> &warnings) {
-  fs::path dir = fixtureDir();
-  std::unique_ptr<slope::Source> source = slope::driver::readSource((dir / (c.name + ".slope")).string());
-  slope::ir::Module module = slope::driver::compileSource(*source);
-  slope::ir::Graph graph = slope::driver::selectNetwork(module, "", *source);
-  slope::passes::runPipeline(graph);
-  slope::Options options;
-  if (c.params)
-    options.weights = (dir / (c.name + ".safetensors")).string();
-  slope::ir::ParameterValues parameters = slope::driver::loadParameters(graph, options, warnings);
-  Tensor x = slope::runtime::readNpy((dir / (c.name + ".x.npy")).string());
-  REQUIRE(x.shape == std::vector<int64_t>{c.batch, c.in});
-  REQUIRE(graph.inputWidth() == c.in);
+  slope::torchfixtures::LoadedCase loaded = slope::torchfixtures::loadCase(c, warnings);
+  const slope::ir::Graph &graph = loaded.graph;
   REQUIRE(graph.outputWidth() == c.out);
-  return slope::eval::evaluate(graph, parameters, x.data.data(), c.batch);
+  return slope::eval::evaluate(graph, loaded.parameters, loaded.x.data.data(), c.batch);
 }
 
 using slope::acttest::Kind;

@@ -4,6 +4,10 @@
 
 #include "TestUtil.h"
 
+#include "compiler/passes/Pipeline.h"
+#include "runtime/Npy.h"
+#include "src/Driver.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -91,6 +95,32 @@ inline std::vector<double> readF64Npy(const std::filesystem::path &path,
 inline std::vector<double> readF64Npy(const std::filesystem::path &path) {
   std::vector<int64_t> shape;
   return readF64Npy(path, shape);
+}
+
+/// A case ready to run: its network fused, its parameters bound (from
+/// NAME.safetensors, or random when it has none) and its input (NAME.x.npy, checked
+/// against the index's shape).
+struct LoadedCase {
+  ir::Graph graph;
+  ir::ParameterValues parameters;
+  runtime::Tensor x;
+};
+
+inline LoadedCase loadCase(const Case &c, std::vector<std::string> &warnings) {
+  std::filesystem::path dir = fixtureDir();
+  std::unique_ptr<Source> source = driver::readSource((dir / (c.name + ".slope")).string());
+  ir::Module module = driver::compileSource(*source);
+  LoadedCase loaded;
+  loaded.graph = driver::selectNetwork(module, "", *source);
+  passes::runPipeline(loaded.graph);
+  Options options;
+  if (c.params)
+    options.weights = (dir / (c.name + ".safetensors")).string();
+  loaded.parameters = driver::loadParameters(loaded.graph, options, warnings);
+  loaded.x = runtime::readNpy((dir / (c.name + ".x.npy")).string());
+  REQUIRE(loaded.x.shape == std::vector<int64_t>{c.batch, c.in});
+  REQUIRE(loaded.graph.inputWidth() == c.in);
+  return loaded;
 }
 
 } // namespace slope::torchfixtures
