@@ -3,6 +3,7 @@
 // Header-only; everything is in slope::testutil so it can sit beside other helpers.
 #pragma once
 
+#include "compiler/ir/Graph.h"
 #include "runtime/Npy.h"
 #include "runtime/Tensor.h"
 
@@ -196,6 +197,17 @@ inline std::vector<std::string> splitLines(const std::string &text) {
     start = end + 1;
   }
   return lines;
+}
+
+/// A lone node of `op` with the given attributes, the rest at their defaults (as the
+/// lowering fills them): what the evaluator's per-op functions take.
+inline ir::Node opNode(ir::Op op, std::vector<double> attrs = {}) {
+  ir::Node n;
+  n.op = op;
+  for (size_t i = attrs.size(); i < ir::opInfo(op).attrs.size(); ++i)
+    attrs.push_back(ir::opInfo(op).attrs[i].defaultValue);
+  n.attrs = attrs;
+  return n;
 }
 
 } // namespace slope::testutil

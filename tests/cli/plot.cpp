@@ -130,14 +130,7 @@ std::vector<double> numbers(const std::string &s) {
   return v;
 }
 
-ir::Node node(ir::Op op, std::vector<double> attrs = {}) {
-  ir::Node n;
-  n.op = op;
-  for (size_t i = attrs.size(); i < ir::opInfo(op).attrs.size(); ++i)
-    attrs.push_back(ir::opInfo(op).attrs[i].defaultValue);
-  n.attrs = attrs;
-  return n;
-}
+using testutil::opNode;
 
 /// Checks the curves of `svg` against `expected` (label, node) pairs.
 void checkCurves(const std::string &svg, const std::vector<std::pair<std::string, ir::Node>> &expected,
@@ -209,11 +202,11 @@ TEST_CASE("slope plot: activations, their legend, and points that match the eval
   INFO(r.err);
   REQUIRE(r.status == 0);
   checkCurves(testutil::readBytes(out),
-              {{"leaky_relu(alpha = 0.1)", node(ir::Op::LeakyRelu, {0.1})},
-               {"elu", node(ir::Op::Elu)},
-               {"relu", node(ir::Op::Relu)},
-               {"gelu(approximate = \"tanh\")", node(ir::Op::Gelu, {1})},
-               {"softplus(beta = 2)", node(ir::Op::Softplus, {2})}},
+              {{"leaky_relu(alpha = 0.1)", opNode(ir::Op::LeakyRelu, {0.1})},
+               {"elu", opNode(ir::Op::Elu)},
+               {"relu", opNode(ir::Op::Relu)},
+               {"gelu(approximate = \"tanh\")", opNode(ir::Op::Gelu, {1})},
+               {"softplus(beta = 2)", opNode(ir::Op::Softplus, {2})}},
               -5, 5, false);
 }
 
@@ -225,15 +218,15 @@ TEST_CASE("slope plot: derivatives over a range") {
   INFO(r.err);
   REQUIRE(r.status == 0);
   checkCurves(testutil::readBytes(out),
-              {{"sigmoid", node(ir::Op::Sigmoid)},
-               {"tanh()", node(ir::Op::Tanh)},
-               {"prelu", node(ir::Op::Prelu)},
-               {"relu6", node(ir::Op::Relu6)}},
+              {{"sigmoid", opNode(ir::Op::Sigmoid)},
+               {"tanh()", opNode(ir::Op::Tanh)},
+               {"prelu", opNode(ir::Op::Prelu)},
+               {"relu6", opNode(ir::Op::Relu6)}},
               -8, 8, true);
   r = testutil::runSlope({"plot", "silu", "--range", "-3,2.5", "-o", out});
   INFO(r.err);
   REQUIRE(r.status == 0);
-  checkCurves(testutil::readBytes(out), {{"silu", node(ir::Op::Silu)}}, -3, 2.5, false);
+  checkCurves(testutil::readBytes(out), {{"silu", opNode(ir::Op::Silu)}}, -3, 2.5, false);
 }
 
 TEST_CASE("slope plot: errors are clear and write nothing") {

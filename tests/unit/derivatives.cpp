@@ -1,6 +1,8 @@
 // activationDerivative against central finite differences of each activation's
 // definition in double precision, away from kinks; exactly at kinks and on special
 // values, against what PyTorch 1.13's autograd gives (compiler/eval/Derivatives.h).
+#include "TestUtil.h"
+
 #include "compiler/eval/Derivatives.h"
 
 #include <doctest/doctest.h>
@@ -15,14 +17,7 @@ using namespace slope;
 
 namespace {
 
-ir::Node makeNode(ir::Op op, std::vector<double> attrs = {}) {
-  ir::Node node;
-  node.op = op;
-  for (size_t i = attrs.size(); i < ir::opInfo(op).attrs.size(); ++i)
-    attrs.push_back(ir::opInfo(op).attrs[i].defaultValue);
-  node.attrs = attrs;
-  return node;
-}
+using testutil::opNode;
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
@@ -43,29 +38,29 @@ std::vector<Smooth> functions() {
     };
   };
   return {
-      {makeNode(ir::Op::LeakyRelu, {0.1}), [](double x) { return x > 0 ? x : double(0.1f) * x; }, {0}},
-      {makeNode(ir::Op::LeakyRelu, {-2.5}), [](double x) { return x > 0 ? x : -2.5 * x; }, {0}},
-      {makeNode(ir::Op::Relu), [](double x) { return x < 0 ? 0 : x; }, {0}},
-      {makeNode(ir::Op::Relu6), [](double x) { return x < 0 ? 0 : (x > 6 ? 6 : x); }, {0, 6}},
-      {makeNode(ir::Op::ClippedRelu, {2.5}), [](double x) { return x < 0 ? 0 : (x > 2.5 ? 2.5 : x); }, {0, 2.5}},
-      {makeNode(ir::Op::Identity), [](double x) { return x; }, {}},
-      {makeNode(ir::Op::Elu, {1.0}), [](double x) { return x > 0 ? x : std::expm1(x); }, {0}},
-      {makeNode(ir::Op::Elu, {2.0}), [](double x) { return x > 0 ? x : 2 * std::expm1(x); }, {0}},
-      {makeNode(ir::Op::Selu),
+      {opNode(ir::Op::LeakyRelu, {0.1}), [](double x) { return x > 0 ? x : double(0.1f) * x; }, {0}},
+      {opNode(ir::Op::LeakyRelu, {-2.5}), [](double x) { return x > 0 ? x : -2.5 * x; }, {0}},
+      {opNode(ir::Op::Relu), [](double x) { return x < 0 ? 0 : x; }, {0}},
+      {opNode(ir::Op::Relu6), [](double x) { return x < 0 ? 0 : (x > 6 ? 6 : x); }, {0, 6}},
+      {opNode(ir::Op::ClippedRelu, {2.5}), [](double x) { return x < 0 ? 0 : (x > 2.5 ? 2.5 : x); }, {0, 2.5}},
+      {opNode(ir::Op::Identity), [](double x) { return x; }, {}},
+      {opNode(ir::Op::Elu, {1.0}), [](double x) { return x > 0 ? x : std::expm1(x); }, {0}},
+      {opNode(ir::Op::Elu, {2.0}), [](double x) { return x > 0 ? x : 2 * std::expm1(x); }, {0}},
+      {opNode(ir::Op::Selu),
        [=](double x) { return seluScale * (x > 0 ? x : seluAlpha * std::expm1(x)); }, {0}},
-      {makeNode(ir::Op::Softplus), softplus(1, 20), {20}},
-      {makeNode(ir::Op::Softplus, {2, 10}), softplus(2, 10), {5}},
-      {makeNode(ir::Op::Softplus, {0.5, 5}), softplus(0.5, 5), {10}},
-      {makeNode(ir::Op::Sigmoid), sigmoid, {}},
-      {makeNode(ir::Op::Tanh), [](double x) { return std::tanh(x); }, {}},
-      {makeNode(ir::Op::Gelu, {0}), [](double x) { return 0.5 * x * std::erfc(-x / std::sqrt(2.0)); }, {}},
-      {makeNode(ir::Op::Gelu, {1}),
+      {opNode(ir::Op::Softplus), softplus(1, 20), {20}},
+      {opNode(ir::Op::Softplus, {2, 10}), softplus(2, 10), {5}},
+      {opNode(ir::Op::Softplus, {0.5, 5}), softplus(0.5, 5), {10}},
+      {opNode(ir::Op::Sigmoid), sigmoid, {}},
+      {opNode(ir::Op::Tanh), [](double x) { return std::tanh(x); }, {}},
+      {opNode(ir::Op::Gelu, {0}), [](double x) { return 0.5 * x * std::erfc(-x / std::sqrt(2.0)); }, {}},
+      {opNode(ir::Op::Gelu, {1}),
        [](double x) {
          double u = 0.79788456080286535587989211986876 * (x + 0.044715 * x * x * x);
          return 0.5 * x * (1 + std::tanh(u));
        },
        {}},
-      {makeNode(ir::Op::Silu), [](double x) { return x * sigmoid(x); }, {}},
+      {opNode(ir::Op::Silu), [](double x) { return x * sigmoid(x); }, {}},
   };
 }
 
@@ -99,7 +94,7 @@ TEST_CASE("derivatives: central finite differences away from kinks") {
     CHECK(checked > 15000);
   }
   // prelu with a channel slope.
-  ir::Node prelu = makeNode(ir::Op::Prelu);
+  ir::Node prelu = opNode(ir::Op::Prelu);
   CHECK(eval::activationDerivative(prelu, -3.0f, 0.25f) == 0.25f);
   CHECK(eval::activationDerivative(prelu, 3.0f, 0.25f) == 1.0f);
 }
@@ -110,48 +105,48 @@ TEST_CASE("derivatives: at the kinks and on special values, as PyTorch's autogra
   auto d = [](const ir::Node &node, float x, float slope = 0.0f) {
     return eval::activationDerivative(node, x, slope);
   };
-  ir::Node leaky = makeNode(ir::Op::LeakyRelu, {0.1});
+  ir::Node leaky = opNode(ir::Op::LeakyRelu, {0.1});
   CHECK(d(leaky, 0.0f) == 0.1f);
   CHECK(d(leaky, -0.0f) == 0.1f);
   CHECK(d(leaky, nan) == 0.1f);
   CHECK(d(leaky, inf) == 1.0f);
   CHECK(d(leaky, -inf) == 0.1f);
-  ir::Node prelu = makeNode(ir::Op::Prelu);
+  ir::Node prelu = opNode(ir::Op::Prelu);
   CHECK(d(prelu, 0.0f, 0.25f) == 0.25f);
   CHECK(d(prelu, nan, 0.25f) == 0.25f);
-  ir::Node relu = makeNode(ir::Op::Relu);
+  ir::Node relu = opNode(ir::Op::Relu);
   CHECK(d(relu, 0.0f) == 0.0f);
   CHECK(d(relu, -0.0f) == 0.0f);
   CHECK(d(relu, nan) == 1.0f);
   CHECK(d(relu, -inf) == 0.0f);
-  ir::Node relu6 = makeNode(ir::Op::Relu6);
+  ir::Node relu6 = opNode(ir::Op::Relu6);
   CHECK(d(relu6, 0.0f) == 0.0f);
   CHECK(d(relu6, 6.0f) == 0.0f);
   CHECK(d(relu6, std::nextafter(6.0f, 0.0f)) == 1.0f);
   CHECK(d(relu6, nan) == 1.0f);
   CHECK(d(relu6, inf) == 0.0f);
-  ir::Node clipped = makeNode(ir::Op::ClippedRelu, {2.5});
+  ir::Node clipped = opNode(ir::Op::ClippedRelu, {2.5});
   CHECK(d(clipped, 2.5f) == 0.0f);
   CHECK(d(clipped, 0.0f) == 0.0f);
-  ir::Node crelu = makeNode(ir::Op::Crelu);
+  ir::Node crelu = opNode(ir::Op::Crelu);
   CHECK(d(crelu, 0.0f) == 0.0f);
   CHECK(d(crelu, 2.0f) == 1.0f);
   CHECK(eval::creluSecondHalfDerivative(0.0f) == 0.0f);
   CHECK(eval::creluSecondHalfDerivative(-2.0f) == -1.0f);
   CHECK(eval::creluSecondHalfDerivative(2.0f) == 0.0f);
-  CHECK(d(makeNode(ir::Op::Identity), nan) == 1.0f);
-  ir::Node elu = makeNode(ir::Op::Elu, {2.0});
+  CHECK(d(opNode(ir::Op::Identity), nan) == 1.0f);
+  ir::Node elu = opNode(ir::Op::Elu, {2.0});
   CHECK(d(elu, 0.0f) == 2.0f);
   CHECK(d(elu, -0.0f) == 2.0f);
   CHECK(d(elu, nan) == 1.0f);
   CHECK(d(elu, -inf) == 0.0f);
-  CHECK(d(makeNode(ir::Op::Elu, {1.0}), 0.0f) == 1.0f);
-  ir::Node selu = makeNode(ir::Op::Selu);
+  CHECK(d(opNode(ir::Op::Elu, {1.0}), 0.0f) == 1.0f);
+  ir::Node selu = opNode(ir::Op::Selu);
   CHECK(d(selu, 0.0f) == 1.7580993175506592f);
   CHECK(d(selu, 1.0f) == 1.0507010221481323f);
   CHECK(d(selu, nan) == 1.0507010221481323f);
   CHECK(d(selu, -inf) == 0.0f);
-  ir::Node softplus = makeNode(ir::Op::Softplus);
+  ir::Node softplus = opNode(ir::Op::Softplus);
   CHECK(d(softplus, 0.0f) == 0.5f);
   CHECK(d(softplus, 20.0f) == 0.99999999793884631f);
   CHECK(d(softplus, std::nextafter(20.0f, inf)) == 1.0f);
@@ -159,26 +154,26 @@ TEST_CASE("derivatives: at the kinks and on special values, as PyTorch's autogra
   CHECK(d(softplus, inf) == 1.0f);
   CHECK(d(softplus, -inf) == 0.0f);
   // The branch on beta*x rounded to f32: 3 * f32(1/3) rounds to 1, not above threshold 1.
-  ir::Node softplus31 = makeNode(ir::Op::Softplus, {3, 1});
+  ir::Node softplus31 = opNode(ir::Op::Softplus, {3, 1});
   CHECK(d(softplus31, 1.0f / 3.0f) == 0.7310585975646973f);
   CHECK(d(softplus31, std::nextafter(1.0f / 3.0f, inf)) == 1.0f);
-  ir::Node sigmoid = makeNode(ir::Op::Sigmoid);
+  ir::Node sigmoid = opNode(ir::Op::Sigmoid);
   CHECK(d(sigmoid, 0.0f) == 0.25f);
   CHECK(d(sigmoid, inf) == 0.0f);
   CHECK(d(sigmoid, -inf) == 0.0f);
   CHECK(std::isnan(d(sigmoid, nan)));
-  ir::Node tanh = makeNode(ir::Op::Tanh);
+  ir::Node tanh = opNode(ir::Op::Tanh);
   CHECK(d(tanh, 0.0f) == 1.0f);
   CHECK(d(tanh, -inf) == 0.0f);
-  for (ir::Node node : {makeNode(ir::Op::Gelu, {0}), makeNode(ir::Op::Gelu, {1}),
-                        makeNode(ir::Op::Silu)}) {
+  for (ir::Node node : {opNode(ir::Op::Gelu, {0}), opNode(ir::Op::Gelu, {1}),
+                        opNode(ir::Op::Silu)}) {
     CHECK(d(node, 0.0f) == 0.5f);
     CHECK(d(node, -0.0f) == 0.5f);
     CHECK(std::isnan(d(node, inf))); // x * 0 in the formula, NaN in PyTorch too
     CHECK(std::isnan(d(node, -inf)));
     CHECK(std::isnan(d(node, nan)));
   }
-  CHECK(d(makeNode(ir::Op::Gelu, {0}), 2.5f) == doctest::Approx(1.0376111268997192).epsilon(1e-7));
-  CHECK(d(makeNode(ir::Op::Gelu, {1}), 2.5f) == doctest::Approx(1.0379517078399658).epsilon(1e-7));
-  CHECK(d(makeNode(ir::Op::Silu), 2.5f) == doctest::Approx(1.0994011163711548).epsilon(1e-7));
+  CHECK(d(opNode(ir::Op::Gelu, {0}), 2.5f) == doctest::Approx(1.0376111268997192).epsilon(1e-7));
+  CHECK(d(opNode(ir::Op::Gelu, {1}), 2.5f) == doctest::Approx(1.0379517078399658).epsilon(1e-7));
+  CHECK(d(opNode(ir::Op::Silu), 2.5f) == doctest::Approx(1.0994011163711548).epsilon(1e-7));
 }
