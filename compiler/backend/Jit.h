@@ -67,9 +67,16 @@ private:
   using EntryFunction = int32_t (*)(const float *const *, const float *, float *, int64_t);
   struct State;
   JitModule();
+  void bindParameters(const std::vector<std::vector<float>> &packed);
 
+  struct FreeDeleter {
+    void operator()(void *p) const;
+  };
   std::unique_ptr<State> state_; // the LLJIT that owns the code
-  std::vector<std::vector<float>> packed_;
+  /// Every parameter, packed, in one block: each starts on a cache line (a vector load of
+  /// the weights never straddles two), and a block of weights larger than a huge page is
+  /// aligned to one and offered to the kernel as transparent huge pages.
+  std::unique_ptr<float, FreeDeleter> parameters_;
   std::vector<const float *> params_;
   EntryFunction entry_ = nullptr;
   int64_t inputWidth_ = 0;
