@@ -317,14 +317,19 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
     returnIf(anyNull, kForwardNullPointer);
   }
 
-  // The scratch buffer: stack when it fits, else malloc. The size check keeps
-  // batch * bytes-per-row from overflowing.
+  // The scratch buffer: stack when it fits, else malloc, in either case starting on a
+  // cache line (malloc's block is over-allocated by one line and rounded up), so that the
+  // vector loads and stores of a layer's rows do not straddle two lines. The size check
+  // keeps batch * bytes-per-row + one line from overflowing.
+  constexpr int64_t kLine = 64;
   llvm::Value *scratch = nullptr;
   llvm::Value *onHeap = nullptr;
+  llvm::Value *heapBlock = nullptr; // what malloc returned, for free
   llvm::FunctionCallee freeFn;
   if (scratchRow > 0) {
     int64_t rowBytes = scratchRow * 4;
-    returnIf(b_.CreateICmpSGT(batch, b_.getInt64(std::numeric_limits<int64_t>::max() / rowBytes)),
+    returnIf(b_.CreateICmpSGT(
+                 batch, b_.getInt64((std::numeric_limits<int64_t>::max() - kLine) / rowBytes)),
              kForwardOutOfMemory);
     llvm::Value *bytes = b_.CreateNSWMul(batch, b_.getInt64(rowBytes), "scratch_bytes");
     onHeap = b_.CreateICmpSGT(bytes, b_.getInt64(stackFloats * 4), "scratch_on_heap");
@@ -335,14 +340,23 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
     b_.SetInsertPoint(heap);
     llvm::FunctionCallee mallocFn = module_->getOrInsertFunction(
         "malloc", llvm::FunctionType::get(ptr, {i64}, false));
-    llvm::Value *allocated = b_.CreateCall(mallocFn, {bytes});
+    llvm::Value *allocated =
+        b_.CreateCall(mallocFn, {b_.CreateNSWAdd(bytes, b_.getInt64(kLine))}, "scratch_block");
+    // Up to the next line: null stays null.
+    llvm::Value *misalign = b_.CreateAnd(b_.CreateNeg(b_.CreatePtrToInt(allocated, i64)),
+                                         b_.getInt64(kLine - 1));
+    llvm::Value *aligned = b_.CreateInBoundsGEP(b_.getInt8Ty(), allocated, misalign);
     llvm::BasicBlock *heapEnd = b_.GetInsertBlock();
     b_.CreateBr(join);
     b_.SetInsertPoint(join);
     llvm::PHINode *phi = b_.CreatePHI(ptr, 2, "scratch");
     phi->addIncoming(stack, before);
-    phi->addIncoming(allocated, heapEnd);
+    phi->addIncoming(aligned, heapEnd);
     scratch = phi;
+    llvm::PHINode *block = b_.CreatePHI(ptr, 2, "scratch_block");
+    block->addIncoming(null, before);
+    block->addIncoming(allocated, heapEnd);
+    heapBlock = block;
     returnIf(b_.CreateICmpEQ(scratch, null), kForwardOutOfMemory);
     freeFn = module_->getOrInsertFunction(
         "free", llvm::FunctionType::get(b_.getVoidTy(), {ptr}, false));
@@ -378,7 +392,7 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
     llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx_, "done", entry_);
     b_.CreateCondBr(onHeap, release, done);
     b_.SetInsertPoint(release);
-    b_.CreateCall(freeFn, {scratch});
+    b_.CreateCall(freeFn, {heapBlock});
     b_.CreateBr(done);
     b_.SetInsertPoint(done);
   }
