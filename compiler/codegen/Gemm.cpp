@@ -278,9 +278,14 @@ void emitKPass(KernelBuilder &k, const DenseShape &s, const KRange &kr) {
   });
 }
 
-/// The K-blocked kernel: passes of at most kMaxKBlock inputs.
+/// The K-blocked kernel: passes of at most kMaxKBlock inputs. A pass's weight block is
+/// then at most 2048 x 48 floats (384 KiB) with AVX-512: in a 1 MiB L2 with room for the
+/// rows' inputs streaming past. Longer passes mean fewer of them, and every pass but the
+/// first reloads the partial sums of the whole output (8 MiB for 4096 x 4096 at batch
+/// 512, from L3): passes of 2048 ran 4096 x 4096 and 2048 x 2048 layers 3-4% faster than
+/// passes of 512 (docs/codegen.md).
 void emitKPasses(KernelBuilder &k, const DenseShape &s) {
-  constexpr int64_t kMaxKBlock = 512;
+  constexpr int64_t kMaxKBlock = 2048;
   int64_t passes = (s.in + kMaxKBlock - 1) / kMaxKBlock;
   int64_t kc = (s.in + passes - 1) / passes;
   int64_t lastLength = s.in - (passes - 1) * kc;
@@ -311,8 +316,8 @@ void emitDenseKernel(KernelBuilder &k) {
 
   // Weights that fit in L2 are read once per block of rows, rows outside: nothing to
   // block. Larger ones are cut into passes over at most kMaxKBlock inputs, column tiles
-  // outside rows, so that a weight block (<= 96 KiB with AVX-512) stays in L2 and the
-  // rows' inputs for the pass (8 x 2 KiB) in L1.
+  // outside rows, so that a weight block (<= 384 KiB with AVX-512) stays in L2 while
+  // the rows' inputs for the pass stream past it.
   if (!s.tiling.kBlocked) {
     KRange all{k.i64c(0), s.in, true, true};
     forEachRowBlock(k, s, /*shiftLast=*/true,

@@ -28,15 +28,15 @@ std::string blockedNetwork(const Shape &s) {
 } // namespace
 
 TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every edge") {
-  // weights > 512 KiB take the blocked path; passes of at most 512 inputs. Column
+  // weights > 512 KiB take the blocked path; passes of at most 2048 inputs. Column
   // tiles of 3 vectors (48 units) with AVX-512, 2 with AVX2 (16 units).
   const std::vector<Shape> shapes = {
-      {1100, 200, true},  // 3 passes of 367, 367, 366; 200 = 4 tiles + 8
-      {1024, 137, false}, // 2 passes of 512; 137 = 2 tiles + 41 (the last vector 9 wide)
-      {2049, 80, true},   // 5 passes, the last 409; 80 = 1 tile + 32
-      {1500, 100, true},  // 3 passes of 500; 100 = 2 tiles + 4
-      {520, 300, true},   // 2 passes of 260: just over one pass; 300 = 6 tiles + 12
-      {4100, 33, true},   // 9 passes; 33: no full tile, 3 vectors, the last 1 wide
+      {2100, 200, true},  // 2 passes of 1050; 200 = 4 tiles + 8
+      {1024, 137, false}, // 1 pass; 137 = 2 tiles + 41 (the last vector 9 wide)
+      {4097, 80, true},   // 3 passes of 1366, 1366, 1365; 80 = 1 tile + 32
+      {1500, 100, true},  // 1 pass of 1500; 100 = 2 tiles + 4
+      {2052, 300, true},  // 2 passes of 1026: just over one pass; 300 = 6 tiles + 12
+      {8200, 33, true},   // 5 passes of 1640; 33: no full tile, 3 vectors, the last 1 wide
   };
   for (const Isa &isa : testIsas()) {
     SUBCASE(isa.name) {
