@@ -56,13 +56,33 @@ std::vector<float> packDenseWeights(const float *weights, int64_t units, int64_t
 
 namespace {
 
+/// How the K-blocked kernel cuts K: passes of at most kMaxKBlock inputs, as even as
+/// possible. A pass's weight block is then at most 2048 x 48 floats (384 KiB) with
+/// AVX-512: in a 1 MiB L2 with room for the rows' inputs streaming past. Longer passes
+/// mean fewer of them, and every pass but the first reloads the partial sums of the
+/// whole output (8 MiB for 4096 x 4096 at batch 512, from L3): passes of 2048 ran
+/// 4096 x 4096 and 2048 x 2048 layers 3-4% faster than passes of 512 (docs/codegen.md).
+struct KSplit {
+  int64_t passes;
+  int64_t length;     // inputs in every pass but the last
+  int64_t lastLength; // inputs in the last
+};
+
+KSplit kSplit(int64_t in) {
+  constexpr int64_t kMaxKBlock = 2048;
+  int64_t passes = std::max<int64_t>(1, (in + kMaxKBlock - 1) / kMaxKBlock);
+  int64_t length = (in + passes - 1) / passes;
+  return KSplit{passes, length, in - (passes - 1) * length};
+}
+
 struct DenseShape {
   const ir::Node *dense;
   int64_t in;
   int64_t units;
   Matrix x;
   llvm::Value *weights;
-  llvm::Value *bias; // null without bias
+  bool weightsPacked; // the packed layout, else the user's [units, in]
+  llvm::Value *bias;  // null without bias
   DenseTiling tiling;
 };
 
@@ -85,32 +105,14 @@ struct KRange {
   bool last;
 };
 
-/// The weight vector W[col .. col+lanes, kk] for vector v of the tile (only the first
-/// `active` lanes exist).
+/// The weight vector W[col .. col+lanes, kk] for vector v of the tile, from the packed
+/// layout (lanes past `units` hold zeros there).
 llvm::Value *loadWeights(KernelBuilder &k, const DenseShape &s, const ColumnTile &t,
-                         unsigned v, llvm::Value *kk, unsigned active) {
+                         unsigned v, llvm::Value *kk) {
   int64_t lanes = k.target.lanes;
-  if (k.packedWeights) {
-    llvm::Value *index = k.b.CreateAdd(
-        t.weightStart, k.b.CreateAdd(k.b.CreateMul(kk, k.i64c(t.nv * lanes)), k.i64c(v * lanes)));
-    return k.loadVector(s.weights, index, nullptr);
-  }
-  // The user's [units, in] layout (parameters passed at run time, not packed): a strided
-  // gather. Correct but slow; the packed form is what the fast path reads.
-  llvm::Value *column = k.b.CreateAdd(t.firstColumn, k.i64c(v * lanes));
-  llvm::Value *first = k.b.CreateAdd(k.b.CreateMul(column, k.i64c(s.in)), kk);
-  std::vector<llvm::Constant *> offsets;
-  for (int64_t l = 0; l < lanes; ++l)
-    offsets.push_back(k.i64c(l * s.in));
-  llvm::Value *indices = k.b.CreateAdd(k.b.CreateVectorSplat(k.target.lanes, first),
-                                       llvm::ConstantVector::get(offsets));
-  llvm::Value *ptrs = k.b.CreateInBoundsGEP(k.f32(), s.weights, indices);
-  llvm::Constant *mask = k.laneMask(active);
-  if (!mask)
-    mask = llvm::ConstantVector::getSplat(llvm::ElementCount::getFixed(k.target.lanes),
-                                          k.b.getTrue());
-  return k.b.CreateMaskedGather(k.vec(), ptrs, llvm::Align(4), mask,
-                                llvm::ConstantAggregateZero::get(k.vec()));
+  llvm::Value *index = k.b.CreateAdd(
+      t.weightStart, k.b.CreateAdd(k.b.CreateMul(kk, k.i64c(t.nv * lanes)), k.i64c(v * lanes)));
+  return k.loadVector(s.weights, index, nullptr);
 }
 
 /// One register tile: rows row0 .. row0+mr of column tile `t`. With `lastRow` set, rows
@@ -161,7 +163,7 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, const ColumnTi
         llvm::Value *kk = b.CreateAdd(kr.k0, i);
         std::vector<llvm::Value *> w(nv);
         for (unsigned v = 0; v < nv; ++v)
-          w[v] = loadWeights(k, s, t, v, kk, v + 1 == nv ? t.lastActive : k.target.lanes);
+          w[v] = loadWeights(k, s, t, v, kk);
         for (unsigned r = 0; r < mr; ++r) {
           llvm::Value *xb = k.broadcast(xRow[r], kk);
           for (unsigned v = 0; v < nv; ++v)
@@ -266,42 +268,110 @@ void forEachRowBlock(KernelBuilder &k, const DenseShape &s, bool shiftLast,
          [&](llvm::Value *r) { body(1, b.CreateAdd(done, r), nullptr); });
 }
 
+/// Transposes a square matrix of vectors (lanes x lanes, lanes a power of two) in
+/// registers: log2(lanes) rounds that swap the off-diagonal blocks of each size, two
+/// two-source shuffles per pair of vectors per round.
+void transposeInRegisters(llvm::IRBuilder<> &b, std::vector<llvm::Value *> &m) {
+  int n = static_cast<int>(m.size());
+  for (int h = n / 2; h >= 1; h /= 2)
+    for (int i = 0; i < n; ++i) {
+      if (i & h)
+        continue;
+      std::vector<int> low(n), high(n);
+      for (int j = 0; j < n; ++j) {
+        low[j] = (j & h) ? n + j - h : j;
+        high[j] = (j & h) ? n + j : j + h;
+      }
+      llvm::Value *a = b.CreateShuffleVector(m[i], m[i + h], low);
+      llvm::Value *c = b.CreateShuffleVector(m[i], m[i + h], high);
+      m[i] = a;
+      m[i + h] = c;
+    }
+}
+
+/// Packs the weights of column tile `t` for the inputs of `kr` from the user's
+/// row-major [units, in] layout into `panel`, k-major (`t.nv * lanes` floats per k, zero
+/// past `units`), the layout a packed tile reads: lanes x lanes blocks are loaded along k
+/// (one contiguous vector per unit) and transposed in registers.
+void packPanel(KernelBuilder &k, const DenseShape &s, const ColumnTile &t, const KRange &kr,
+               llvm::Value *panel) {
+  llvm::IRBuilder<> &b = k.b;
+  unsigned lanes = k.target.lanes;
+  int64_t width = int64_t(t.nv) * lanes;
+  llvm::Constant *zero = llvm::ConstantAggregateZero::get(k.vec());
+  // Vector v of the tile for the k's kk .. kk+count of the pass (kk relative to its
+  // start). One vector of units at a time, so that `lanes` rows of the weights stream
+  // at once, not the tile's nv * lanes.
+  auto block = [&](unsigned v, llvm::Value *kk, unsigned count) {
+    unsigned active = v + 1 == t.nv ? t.lastActive : lanes;
+    std::vector<llvm::Value *> m(lanes, zero);
+    for (unsigned i = 0; i < active; ++i) {
+      llvm::Value *unit = b.CreateAdd(t.firstColumn, k.i64c(v * lanes + i));
+      llvm::Value *index = b.CreateAdd(b.CreateMul(unit, k.i64c(s.in)), b.CreateAdd(kr.k0, kk));
+      m[i] = k.loadVector(s.weights, index, k.laneMask(count));
+    }
+    transposeInRegisters(b, m);
+    for (unsigned j = 0; j < count; ++j)
+      k.storeVector(m[j], panel,
+                    b.CreateAdd(b.CreateMul(b.CreateAdd(kk, k.i64c(j)), k.i64c(width)),
+                                k.i64c(v * lanes)),
+                    nullptr);
+  };
+  int64_t chunks = kr.length / lanes;
+  unsigned rest = static_cast<unsigned>(kr.length % lanes);
+  for (unsigned v = 0; v < t.nv; ++v) {
+    k.loop("pack_k", k.i64c(chunks),
+           [&](llvm::Value *c) { block(v, b.CreateMul(c, k.i64c(lanes)), lanes); });
+    if (rest)
+      block(v, k.i64c(chunks * lanes), rest);
+  }
+}
+
 /// One pass over the inputs kr.k0 .. +kr.length for every row and column, column tiles
 /// outside: the tile's weight block (kr.length x nv*lanes floats) stays in L2 while every
-/// row block streams its inputs past it.
+/// row block streams its inputs past it. Weights in the user's layout are first packed,
+/// block by block, into the kernel's panel buffer (k.panel).
 void emitKPass(KernelBuilder &k, const DenseShape &s, const KRange &kr) {
-  forEachColumnTile(k, s, [&](const ColumnTile &t) {
-    forEachRowBlock(k, s, /*shiftLast=*/false,
+  forEachColumnTile(k, s, [&](const ColumnTile &tile) {
+    DenseShape shape = s;
+    ColumnTile t = tile;
+    if (!s.weightsPacked) {
+      packPanel(k, s, tile, kr, k.panel);
+      shape.weights = k.panel;
+      shape.weightsPacked = true;
+      // The panel holds this pass only: k is counted from kr.k0.
+      t.weightStart = k.b.CreateMul(k.b.CreateNeg(kr.k0), k.i64c(int64_t(t.nv) * k.target.lanes));
+    }
+    forEachRowBlock(k, shape, /*shiftLast=*/false,
                     [&](unsigned mr, llvm::Value *row0, llvm::Value *lastRow) {
-      emitTile(k, s, mr, t, row0, lastRow, kr);
+      emitTile(k, shape, mr, t, row0, lastRow, kr);
     });
   });
 }
 
-/// The K-blocked kernel: passes of at most kMaxKBlock inputs. A pass's weight block is
-/// then at most 2048 x 48 floats (384 KiB) with AVX-512: in a 1 MiB L2 with room for the
-/// rows' inputs streaming past. Longer passes mean fewer of them, and every pass but the
-/// first reloads the partial sums of the whole output (8 MiB for 4096 x 4096 at batch
-/// 512, from L3): passes of 2048 ran 4096 x 4096 and 2048 x 2048 layers 3-4% faster than
-/// passes of 512 (docs/codegen.md).
+/// The K-blocked kernel: every pass of kSplit.
 void emitKPasses(KernelBuilder &k, const DenseShape &s) {
-  constexpr int64_t kMaxKBlock = 2048;
-  int64_t passes = (s.in + kMaxKBlock - 1) / kMaxKBlock;
-  int64_t kc = (s.in + passes - 1) / passes;
-  int64_t lastLength = s.in - (passes - 1) * kc;
-  if (passes == 1) {
+  KSplit split = kSplit(s.in);
+  if (split.passes == 1) {
     emitKPass(k, s, KRange{k.i64c(0), s.in, true, true});
     return;
   }
+  int64_t kc = split.length;
   emitKPass(k, s, KRange{k.i64c(0), kc, true, false});
-  k.loop("k_passes", k.i64c(passes - 2), [&](llvm::Value *p) {
+  k.loop("k_passes", k.i64c(split.passes - 2), [&](llvm::Value *p) {
     llvm::Value *k0 = k.b.CreateMul(k.b.CreateAdd(p, k.i64c(1)), k.i64c(kc));
     emitKPass(k, s, KRange{k0, kc, false, false});
   });
-  emitKPass(k, s, KRange{k.i64c((passes - 1) * kc), lastLength, false, true});
+  emitKPass(k, s, KRange{k.i64c((split.passes - 1) * kc), split.lastLength, false, true});
 }
 
 } // namespace
+
+int64_t denseRuntimePanelFloats(int64_t units, int64_t in, const TargetSpec &target) {
+  DenseTiling t = denseTiling(units, in, target);
+  int64_t width = t.fullTiles > 0 ? t.fullWidth() : int64_t(t.restVectors) * t.lanes;
+  return width * kSplit(in).length;
+}
 
 void emitDenseKernel(KernelBuilder &k) {
   const ir::Node &dense = k.graph.node(k.group.nodes.front());
@@ -311,6 +381,7 @@ void emitDenseKernel(KernelBuilder &k) {
   s.units = dense.width;
   s.x = k.values.at(dense.operands[0]);
   s.weights = k.params.at(dense.weightKey());
+  s.weightsPacked = k.packedWeights;
   s.bias = dense.hasBias() ? k.params.at(dense.biasKey()) : nullptr;
   s.tiling = denseTiling(s.units, s.in, k.target);
 
@@ -318,6 +389,13 @@ void emitDenseKernel(KernelBuilder &k) {
   // block. Larger ones are cut into passes over at most kMaxKBlock inputs, column tiles
   // outside rows, so that a weight block (<= 384 KiB with AVX-512) stays in L2 while
   // the rows' inputs for the pass stream past it.
+  // Weights passed at run time in the user's layout are packed by the kernel itself, one
+  // column tile and pass at a time, into a panel that the row blocks then share: the
+  // K-blocked order (column tiles outside rows) whatever their size.
+  if (!s.weightsPacked) {
+    emitKPasses(k, s);
+    return;
+  }
   if (!s.tiling.kBlocked) {
     KRange all{k.i64c(0), s.in, true, true};
     forEachRowBlock(k, s, /*shiftLast=*/true,

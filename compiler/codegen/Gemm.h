@@ -50,6 +50,11 @@ int64_t packedWeightSize(int64_t units, int64_t in, const TargetSpec &target);
 std::vector<float> packDenseWeights(const float *weights, int64_t units, int64_t in,
                                     const TargetSpec &target);
 
+/// Floats of scratch (the kernel's `panel` argument) a dense kernel needs when its
+/// weights come at run time in the user's [units, in] layout: it packs them there one
+/// column tile and pass at a time.
+int64_t denseRuntimePanelFloats(int64_t units, int64_t in, const TargetSpec &target);
+
 /// Emits the kernel of a group anchored on a dense node.
 void emitDenseKernel(KernelBuilder &k);
 

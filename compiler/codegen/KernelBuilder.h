@@ -39,6 +39,9 @@ struct KernelBuilder {
   /// Parameters by key; dense weights are in the packed layout when `packedWeights`.
   std::map<std::string, llvm::Value *, std::less<>> params;
   bool packedWeights = true;
+  /// Without packedWeights, a dense kernel's scratch for its packed weights
+  /// (denseRuntimePanelFloats floats, 64-byte aligned); else null.
+  llvm::Value *panel = nullptr;
   Matrix output;
   llvm::Value *rows = nullptr; // i64
 

@@ -113,6 +113,15 @@ private:
   llvm::Function *emitKernel(size_t index, const ir::FusionGroup &group, bool define);
   llvm::Error emitEntry(const std::vector<llvm::Function *> &kernels);
   llvm::Value *returnIf(llvm::Value *condition, int32_t code);
+  /// Whether the kernels read dense weights in the packed layout; else in the user's,
+  /// and each dense kernel packs them into a panel of scratch it is passed.
+  bool packedWeights() const {
+    return options_.parameters == ParameterSource::Embedded || options_.packedArguments;
+  }
+  /// Whether `group`'s kernel takes a panel argument.
+  bool takesPanel(const ir::FusionGroup &group) const {
+    return !packedWeights() && graph_.node(group.nodes.front()).op == ir::Op::Dense;
+  }
 
   llvm::LLVMContext &ctx_;
   const ir::Graph &graph_;
@@ -192,7 +201,8 @@ llvm::Function *NetworkEmitter::emitKernel(size_t index, const ir::FusionGroup &
   std::vector<ir::ValueId> operands = groupMemoryOperands(graph_, group);
   std::vector<std::string> keys = groupParameters(graph_, group);
   llvm::Type *ptr = b_.getPtrTy();
-  std::vector<llvm::Type *> argTypes(operands.size() + keys.size() + 1, ptr);
+  bool panel = takesPanel(group);
+  std::vector<llvm::Type *> argTypes(operands.size() + keys.size() + (panel ? 2 : 1), ptr);
   argTypes.push_back(b_.getInt64Ty());
   auto *type = llvm::FunctionType::get(b_.getVoidTy(), argTypes, false);
   std::string name = graph_.name + "_k" + std::to_string(index) + "_" +
@@ -207,8 +217,7 @@ llvm::Function *NetworkEmitter::emitKernel(size_t index, const ir::FusionGroup &
 
   KernelBuilder k(b_, graph_, group, options_.target);
   k.function = f;
-  k.packedWeights =
-      options_.parameters == ParameterSource::Embedded || options_.packedArguments;
+  k.packedWeights = packedWeights();
   auto arg = f->arg_begin();
   for (ir::ValueId id : operands) {
     arg->setName(symbolPart(graph_.node(id).name));
@@ -217,6 +226,10 @@ llvm::Function *NetworkEmitter::emitKernel(size_t index, const ir::FusionGroup &
   for (const std::string &key : keys) {
     arg->setName(symbolPart(key));
     k.params[key] = &*arg++;
+  }
+  if (panel) {
+    arg->setName("panel");
+    k.panel = &*arg++;
   }
   arg->setName("out");
   k.output = Matrix{&*arg++, graph_.node(group.result()).width};
@@ -286,10 +299,23 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
       if (graph_.node(id).op != ir::Op::Input && id != graph_.output && !scratchOffset.count(id))
         return internalError("`" + graph_.node(id).name + "` is read but never stored");
 
+  // Dense kernels that pack their own weights share one panel at the start of the
+  // scratch buffer, sized for the largest (a whole number of cache lines).
+  int64_t panelFloats = 0;
+  for (const ir::FusionGroup &group : graph_.groups)
+    if (takesPanel(group)) {
+      const ir::Node &dense = graph_.node(group.nodes.front());
+      panelFloats = std::max(panelFloats, denseRuntimePanelFloats(
+                                              dense.width, graph_.node(dense.operands[0]).width,
+                                              options_.target));
+    }
+  panelFloats = (panelFloats + 15) / 16 * 16;
+  bool useScratch = scratchRow > 0 || panelFloats > 0;
+
   b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", entry_));
   llvm::Value *stack = nullptr;
-  int64_t stackFloats = std::min<int64_t>(scratchRow, kStackScratchBytes / 4);
-  if (scratchRow > 0) {
+  int64_t stackFloats = std::min<int64_t>(panelFloats + scratchRow, kStackScratchBytes / 4);
+  if (useScratch) {
     auto *alloca = b_.CreateAlloca(llvm::ArrayType::get(b_.getFloatTy(), stackFloats));
     alloca->setAlignment(llvm::Align(64));
     stack = alloca;
@@ -326,12 +352,15 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
   llvm::Value *onHeap = nullptr;
   llvm::Value *heapBlock = nullptr; // what malloc returned, for free
   llvm::FunctionCallee freeFn;
-  if (scratchRow > 0) {
+  if (useScratch) {
     int64_t rowBytes = scratchRow * 4;
-    returnIf(b_.CreateICmpSGT(
-                 batch, b_.getInt64((std::numeric_limits<int64_t>::max() - kLine) / rowBytes)),
-             kForwardOutOfMemory);
-    llvm::Value *bytes = b_.CreateNSWMul(batch, b_.getInt64(rowBytes), "scratch_bytes");
+    int64_t fixedBytes = panelFloats * 4 + kLine;
+    if (rowBytes > 0)
+      returnIf(b_.CreateICmpSGT(batch, b_.getInt64((std::numeric_limits<int64_t>::max() -
+                                                     fixedBytes) / rowBytes)),
+               kForwardOutOfMemory);
+    llvm::Value *bytes = b_.CreateNSWAdd(b_.CreateNSWMul(batch, b_.getInt64(rowBytes)),
+                                         b_.getInt64(panelFloats * 4), "scratch_bytes");
     onHeap = b_.CreateICmpSGT(bytes, b_.getInt64(stackFloats * 4), "scratch_on_heap");
     llvm::BasicBlock *before = b_.GetInsertBlock();
     llvm::BasicBlock *heap = llvm::BasicBlock::Create(ctx_, "scratch_heap", entry_);
@@ -365,8 +394,9 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
   std::map<ir::ValueId, llvm::Value *> where;
   where[0] = input;
   for (auto &[id, offset] : scratchOffset)
-    where[id] = b_.CreateInBoundsGEP(b_.getFloatTy(), scratch,
-                                     b_.CreateNSWMul(batch, b_.getInt64(offset)));
+    where[id] = b_.CreateInBoundsGEP(
+        b_.getFloatTy(), scratch,
+        b_.CreateNSWAdd(b_.getInt64(panelFloats), b_.CreateNSWMul(batch, b_.getInt64(offset))));
   if (graph_.node(graph_.output).op != ir::Op::Input)
     where[graph_.output] = output;
 
@@ -382,12 +412,14 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
       args.push_back(where.at(id));
     for (const std::string &key : groupParameters(graph_, group))
       args.push_back(paramPtrs.at(key));
+    if (takesPanel(group))
+      args.push_back(scratch);
     args.push_back(where.at(group.result()));
     args.push_back(batch);
     b_.CreateCall(kernels[i], args);
   }
 
-  if (scratchRow > 0) {
+  if (useScratch) {
     llvm::BasicBlock *release = llvm::BasicBlock::Create(ctx_, "scratch_free", entry_);
     llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx_, "done", entry_);
     b_.CreateCondBr(onHeap, release, done);

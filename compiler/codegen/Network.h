@@ -54,7 +54,8 @@ struct NetworkOptions {
   ParameterSource parameters = ParameterSource::Arguments;
   /// Arguments only: params[i] is in the kernel layout (`packParameters`, as the JIT
   /// passes them) rather than the user's layout (`P.weight` [units, in] row-major, as an
-  /// AOT caller passes them; dense then reads its weights by strided gathers).
+  /// AOT caller passes them; each dense kernel then packs its weights into scratch, one
+  /// column tile and K pass at a time, before it runs on them).
   bool packedArguments = true;
   /// Embedded only: the values to embed.
   const ir::ParameterValues *values = nullptr;

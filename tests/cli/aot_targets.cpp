@@ -3,7 +3,11 @@
 // under qemu-user.
 #include "cli/aot_testing.h"
 
+#include <cmath>
+#include <limits>
+#include <random>
 #include <sstream>
+#include <tuple>
 
 using namespace slope;
 using namespace slope::aottest;
@@ -77,6 +81,101 @@ TEST_CASE("aot: the x86-64 levels, baseline to v4, have their vector width and r
       Call c = call(p, x.data, batch);
       REQUIRE(c.rc == 0);
       checkClose(c.output, std::vector<float>(expected.begin(), expected.begin() + batch * 10));
+    }
+  }
+}
+
+TEST_CASE("aot: weights passed in the user's layout give the bits of embedded ones, at every "
+          "blocking edge") {
+  // Without --weights, each dense kernel packs its weights itself (a transpose in
+  // registers, one column tile and K pass at a time) and then runs the kernel of
+  // embedded weights: the same sums in the same order. The layers cover K tails of
+  // every ISA's lane count, column tails, no full column tile, and 1 to 3 K passes.
+  fs::path dir = testutil::scratchDir("aot_user_layout");
+  const fs::path source = dir / "edges.slope";
+  testutil::writeBytes(source, "network edges {\n"
+                               "  input x : f32[37]\n"
+                               "  a = dense(x, 29) |> leaky_relu(alpha = 0.2)\n"
+                               "  b = dense(a, 2100, bias = false) |> relu()\n"
+                               "  c = dense(b, 50) |> leaky_relu(alpha = -1.5)\n"
+                               "  d = dense(c, 4100)\n"
+                               "  y = dense(d, 33)\n"
+                               "  output y\n"
+                               "}\n");
+  // in x units: 37 x 29 (a K tail for 4, 8 and 16 lanes), 29 x 2100, 2100 x 50 (2 passes
+  // of 1050), 50 x 4100, 4100 x 33 (3 passes, the last 1366; no full column tile).
+  const std::vector<std::tuple<std::string, int64_t, int64_t>> layers = {
+      {"a", 29, 37}, {"b", 2100, 29}, {"c", 50, 2100}, {"d", 4100, 50}, {"y", 33, 4100}};
+  std::mt19937 rng(20261124);
+  std::vector<std::pair<std::string, runtime::Tensor>> tensors;
+  for (const auto &[name, units, in] : layers) {
+    std::uniform_real_distribution<float> weight(-1.0f / std::sqrt(float(in)),
+                                                 1.0f / std::sqrt(float(in)));
+    std::vector<float> w(static_cast<size_t>(units * in));
+    for (float &v : w)
+      v = weight(rng);
+    // Values the transpose must move untouched.
+    w[1] = -0.0f;
+    w[2] = 1e-40f;
+    tensors.push_back({name + ".weight", testutil::tensor({units, in}, w)});
+    if (name != "b") {
+      std::vector<float> bias(static_cast<size_t>(units));
+      for (float &v : bias)
+        v = weight(rng);
+      tensors.push_back({name + ".bias", testutil::tensor({units}, bias)});
+    }
+  }
+  const fs::path weights = dir / "edges.safetensors";
+  testutil::writeSafetensors(weights, tensors);
+  ir::Graph graph = loadGraph(source);
+  ExternalParameters params = externalParameters(graph, weights);
+
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> x(size_t(23 * 37));
+  for (float &v : x)
+    v = uniform(rng);
+  // Rows 20 to 22: NaN, infinities, -0 and a subnormal.
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(), -0.0f, 1e-40f};
+  for (size_t i = 0; i < 5; ++i)
+    x[20 * 37 + i * 7 + 3] = specials[i];
+
+  for (std::string cpu : {"x86-64", "x86-64-v3", "x86-64-v4"}) {
+    CAPTURE(cpu);
+    if (!hostRuns(cpu)) {
+      MESSAGE("this host cannot run " << cpu << " code; skipped");
+      continue;
+    }
+    std::vector<std::string> common = {source.string(), "--target", "x86_64-linux-gnu", "--cpu",
+                                       cpu};
+    std::vector<std::string> embeddedArgs = common, userArgs = common;
+    embeddedArgs.insert(embeddedArgs.end(), {"--weights", weights.string(), "-o",
+                                             (dir / (cpu + ".emb.o")).string(), "--header",
+                                             (dir / (cpu + ".emb.h")).string()});
+    userArgs.insert(userArgs.end(), {"-o", (dir / (cpu + ".user.o")).string(), "--header",
+                                     (dir / (cpu + ".user.h")).string()});
+    compile(embeddedArgs);
+    compile(userArgs);
+    Program embedded = link(dir, "cc", "edges", cpu + ".emb.h",
+                            (dir / (cpu + ".emb.o")).string(), nullptr, "emb_" + cpu);
+    Program user = link(dir, "cc", "edges", cpu + ".user.h", (dir / (cpu + ".user.o")).string(),
+                        &params, "user_" + cpu);
+    // Blocks of 8 rows with AVX-512, 6 with AVX2 and SSE: every kind of rest, a lone row,
+    // and the rows with special values.
+    for (int64_t batch : {1, 2, 3, 7, 8, 13, 23, 0}) {
+      CAPTURE(batch);
+      Call want = call(embedded, x, batch), got = call(user, x, batch);
+      REQUIRE(want.rc == 0);
+      REQUIRE(got.rc == 0);
+      REQUIRE(got.output.size() == size_t(batch * 33));
+      for (size_t i = 0; i < got.output.size(); ++i) {
+        if (testutil::bitsOf(got.output[i]) != testutil::bitsOf(want.output[i])) {
+          INFO("element " << i << ": " << got.output[i] << ", embedded " << want.output[i]);
+          CHECK(testutil::bitsOf(got.output[i]) == testutil::bitsOf(want.output[i]));
+          break;
+        }
+      }
     }
   }
 }
