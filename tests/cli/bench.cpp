@@ -17,9 +17,11 @@ using slope::testutil::scratchDir;
 using slope::testutil::splitLines;
 using slope::testutil::writeBytes;
 
-/// 4 -> 3 -> 2 with a leaky_relu between the layers.
-fs::path tinyNetwork() {
-  fs::path dir = scratchDir("cli_bench");
+/// 4 -> 3 -> 2 with a leaky_relu between the layers, in a scratch directory of the
+/// test case's own: ctest runs test cases in parallel processes, and a shared directory
+/// would be wiped by the next one to start.
+fs::path tinyNetwork(const std::string &dirName) {
+  fs::path dir = scratchDir(dirName);
   fs::path source = dir / "tiny.slope";
   writeBytes(source, "network tiny {\n  input x : f32[4]\n  h = dense(x, 3) |> leaky_relu(0.1)\n"
                      "  y = dense(h, 2)\n  output y\n}\n");
@@ -39,7 +41,8 @@ std::vector<nlohmann::json> jsonLines(const std::string &out) {
 } // namespace
 
 TEST_CASE("cli bench: --json prints one consistent object per batch size") {
-  auto r = runSlope({"bench", tinyNetwork().string(), "--batch", "1,3,0", "--threads", "1",
+  const fs::path tiny = tinyNetwork("cli_bench_json");
+  auto r = runSlope({"bench", tiny.string(), "--batch", "1,3,0", "--threads", "1",
                      "--json", "--min-time", "0.01"});
   INFO(r.err);
   REQUIRE(r.status == 0);
@@ -68,7 +71,8 @@ TEST_CASE("cli bench: --json prints one consistent object per batch size") {
 }
 
 TEST_CASE("cli bench: the text table, the reference engine and --no-fuse") {
-  auto r = runSlope({"bench", tinyNetwork().string(), "--batch", "2", "--threads", "1",
+  const fs::path tiny = tinyNetwork("cli_bench_text");
+  auto r = runSlope({"bench", tiny.string(), "--batch", "2", "--threads", "1",
                      "--min-time", "0.01"});
   INFO(r.err);
   REQUIRE(r.status == 0);
@@ -99,7 +103,7 @@ TEST_CASE("cli bench: the text table, the reference engine and --no-fuse") {
   CHECK(lines[2].size() == lines[1].size()); // the columns line up with the header
 
   for (const char *flag : {"--reference", "--no-fuse"}) {
-    auto j = runSlope({"bench", tinyNetwork().string(), "--batch", "1", "--threads", "1",
+    auto j = runSlope({"bench", tiny.string(), "--batch", "1", "--threads", "1",
                        "--json", "--min-time", "0.01", flag});
     INFO(flag << ": " << j.err);
     REQUIRE(j.status == 0);
@@ -111,12 +115,13 @@ TEST_CASE("cli bench: the text table, the reference engine and --no-fuse") {
 }
 
 TEST_CASE("cli bench: bad arguments are errors with a message") {
-  auto missing = runSlope({"bench", "nope.slope"}, scratchDir("cli_bench").string());
+  const fs::path tiny = tinyNetwork("cli_bench_errors");
+  auto missing = runSlope({"bench", "nope.slope"}, tiny.parent_path().string());
   CHECK(missing.status == 1);
   CHECK(missing.out.empty());
   CHECK(missing.err == "error: cannot read 'nope.slope': No such file or directory\n");
 
-  auto negative = runSlope({"bench", tinyNetwork().string(), "--batch", "-1"});
+  auto negative = runSlope({"bench", tiny.string(), "--batch", "-1"});
   CHECK(negative.status == 2);
   CHECK(negative.err == "--batch: Value -1 not in range 0 to 16777216\n"
                         "Run with --help for more information.\n");
