@@ -177,8 +177,12 @@ TEST_CASE("usage errors exit 2") {
   };
   const std::vector<Usage> cases = {
       {"no subcommand", {}, "A subcommand is required\nRun with --help for more information.\n"},
-      {"unknown subcommand", {"frobnicate", "small.slope"},
-       "A subcommand is required\nRun with --help for more information.\n"},
+      {"unknown command", {"frobnicate", "small.slope"},
+       "unknown command 'frobnicate'; the commands are check, run, compile, dump, bench, "
+       "plot\nRun with --help for more information.\n"},
+      {"misspelt command", {"bnech", "small.slope"},
+       "unknown command 'bnech'; did you mean 'bench'?\nRun with --help for more "
+       "information.\n"},
       {"unknown option",
        {"run", "small.slope", "--weights", "w.safetensors", "--input", "x.npy", "--bogus"},
        "The following argument was not expected: --bogus\nRun with --help for more information.\n"},

@@ -3,12 +3,16 @@
 // Exit status: 0 success, 1 a user error (bad source, data file or option value) with a
 // message on stderr, 2 a usage error, 3 an internal error (a bug in slope).
 #include "slope/slope.hpp"
+#include "frontend/Diagnostics.h"
 #include "tools/slope/Commands.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <string_view>
 #include <vector>
 
 int main(int argc, char **argv) {
@@ -27,6 +31,22 @@ int main(int argc, char **argv) {
       slope::cli::addBenchCommand(app),
       slope::cli::addPlotCommand(app),
   };
+
+  // CLI11 reports a word that names no command as a missing command; name the word.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string_view word = argv[1];
+    std::vector<std::string_view> names;
+    for (const slope::cli::Command &command : commands)
+      names.push_back(command.app->get_name());
+    if (std::find(names.begin(), names.end(), word) == names.end()) {
+      std::string hint = slope::didYouMean(word, names);
+      if (hint.empty())
+        hint = fmt::format("; the commands are {}", fmt::join(names, ", "));
+      fmt::print(stderr, "unknown command '{}'{}\nRun with --help for more information.\n", word,
+                 hint);
+      return 2;
+    }
+  }
 
   try {
     app.parse(argc, argv);
