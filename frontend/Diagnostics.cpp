@@ -73,12 +73,23 @@ std::string renderDiagnostic(const Source &source, const Diagnostic &diagnostic)
   // the file, a missing token) still gets one caret.
   size_t start = std::min<size_t>(where.column - 1, line.size());
   size_t width = std::min<size_t>(diagnostic.range.length, line.size() - start);
+  // The line as shown: a byte that is not valid UTF-8 shows as U+FFFD, so that the
+  // diagnostic is itself valid UTF-8. The caret line counts characters, not bytes (a
+  // column is still a byte count, as in clang's).
+  std::string shown, pad;
+  size_t markerWidth = 0;
+  for (size_t i = 0; i < line.size();) {
+    size_t n = utf8Length(line, i);
+    shown += n ? line.substr(i, n) : std::string_view("\xEF\xBF\xBD");
+    if (i < start)
+      pad += line[i] == '\t' ? '\t' : ' ';
+    else if (i < start + width)
+      ++markerWidth;
+    i += n ? n : 1;
+  }
   std::string gutter = fmt::format("{:>4}", where.line);
-  out += fmt::format("{} | {}\n", gutter, line);
-  std::string pad;
-  for (size_t i = 0; i < start; ++i)
-    pad += line[i] == '\t' ? '\t' : ' ';
-  std::string marker(std::max<size_t>(width, 1), '~');
+  out += fmt::format("{} | {}\n", gutter, shown);
+  std::string marker(std::max<size_t>(markerWidth, 1), '~');
   marker[0] = '^';
   out += fmt::format("{} | {}{}\n", std::string(gutter.size(), ' '), pad, marker);
   return out;

@@ -20,6 +20,9 @@ struct LineColumn {
   uint32_t column = 1;
 };
 
+/// Length of the UTF-8 sequence starting at `s[i]`, or 0 when it is malformed.
+size_t utf8Length(std::string_view s, size_t i);
+
 class Source {
 public:
   Source(std::string name, std::string text);

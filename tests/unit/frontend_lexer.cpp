@@ -176,6 +176,26 @@ TEST_CASE("lexer: invalid bytes") {
   CHECK(lexed.diagnostics.find("error: source is not valid UTF-8") != std::string::npos);
 }
 
+TEST_CASE("lexer: a snippet shows bad UTF-8 as U+FFFD and places carets by character") {
+  // The diagnostic is valid UTF-8 whatever the source holds.
+  Lexed bad = lexText("a \xff b");
+  CHECK(bad.diagnostics == "t.slope:1:3: error: source is not valid UTF-8\n"
+                           "   1 | a \xEF\xBF\xBD b\n"
+                           "     |   ^\n");
+  // A two-byte and a three-byte character before the error take one column each on the
+  // caret line; the error's column stays a byte count.
+  Lexed wide = lexText("\xC3\xA9\xE2\x86\x92 $");
+  CHECK(wide.diagnostics == "t.slope:1:1: error: invalid character '\xC3\xA9' in source\n"
+                            "   1 | \xC3\xA9\xE2\x86\x92 $\n"
+                            "     | ^\n"
+                            "t.slope:1:3: error: invalid character '\xE2\x86\x92' in source\n"
+                            "   1 | \xC3\xA9\xE2\x86\x92 $\n"
+                            "     |  ^\n"
+                            "t.slope:1:7: error: invalid character '$' in source\n"
+                            "   1 | \xC3\xA9\xE2\x86\x92 $\n"
+                            "     |    ^\n");
+}
+
 TEST_CASE("lexer: the end of the file") {
   Lexed empty = lexText("");
   REQUIRE(empty.tokens.size() == 1);
