@@ -48,9 +48,10 @@ TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every 
         std::unique_ptr<backend::JitModule> jit =
             backend::JitModule::compile(graph, params, isa.options);
         // Row blocks are 8 rows with AVX-512 (6 with AVX2): a rest of 3 rows or more
-        // (2 with AVX2) runs as one clamped block, a smaller one row by row, and fewer
-        // rows than that in all take one pass over K. Between them these batches give
-        // every rest from 1 to 7 alone and several after one and two blocks.
+        // (2 with AVX2) runs as one clamped block, a smaller one row by row; 1 to 4 rows
+        // in all (1 to 3 with AVX2) run as one tile of exactly that many rows over the
+        // whole K. Between them these batches give every rest from 1 to 7 alone and
+        // several after one and two blocks.
         for (int64_t batch : {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16, 19, 22, 23}) {
           INFO(isa.name << ", in " << shape.in << ", units " << shape.units << ", batch "
                         << batch);
@@ -73,4 +74,14 @@ TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every 
       }
     }
   }
+}
+
+TEST_CASE("jit: weights that stream from memory at a few rows are prefetched ahead, not others") {
+  // The 1100 x 200 layer takes the blocked path (its weights do not fit in L2); at 1 to
+  // mr/2 rows its tiles stream them once, with a software prefetch ahead of the loads.
+  // The 64 x 32 layer's weights stay in cache: no prefetch.
+  ir::Graph blocked = parseNetwork(blockedNetwork({1100, 200, true}));
+  CHECK(backend::emitLlvmText(blocked).find("call void @llvm.prefetch") != std::string::npos);
+  ir::Graph small = parseNetwork(blockedNetwork({64, 32, true}));
+  CHECK(backend::emitLlvmText(small).find("@llvm.prefetch") == std::string::npos);
 }
