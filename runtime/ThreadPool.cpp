@@ -1,5 +1,7 @@
 #include "runtime/ThreadPool.h"
 
+#include <algorithm>
+
 #include <chrono>
 
 namespace slope::runtime {
@@ -18,6 +20,14 @@ ThreadPool::~ThreadPool() {
   wake_.notify_all();
   for (std::thread &t : workers_)
     t.join();
+}
+
+unsigned rowSlices(int64_t batch, double flopsPerRow, unsigned threads) {
+  constexpr double kSplitFlops = 2e6;
+  constexpr int64_t kMinRowsPerSlice = 4;
+  if (threads <= 1 || flopsPerRow * double(batch) < kSplitFlops)
+    return 1;
+  return static_cast<unsigned>(std::clamp<int64_t>(batch / kMinRowsPerSlice, 1, threads));
 }
 
 unsigned ThreadPool::hardwareThreads() {

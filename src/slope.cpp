@@ -41,12 +41,9 @@ void Network::forward(const float *input, float *output, int64_t batch) const {
     throw Error(driver::errorText("forward: input and output must not be null"));
   if (impl_->jit) {
     const backend::JitModule &jit = *impl_->jit;
-    // Rows are independent: a large batch is split into one contiguous slice per thread.
-    // Below about a millisecond of work, waking the workers would cost more than it saves.
-    constexpr double kSplitFlops = 2e6;
-    unsigned parts = 1;
-    if (impl_->pool && batch >= 2 && impl_->flopsPerRow * double(batch) >= kSplitFlops)
-      parts = static_cast<unsigned>(std::min<int64_t>(impl_->pool->threads(), batch));
+    // Rows are independent: a large batch is split into contiguous slices of rows.
+    unsigned parts =
+        impl_->pool ? runtime::rowSlices(batch, impl_->flopsPerRow, impl_->pool->threads()) : 1;
     if (parts == 1) {
       if (jit.forward(input, output, batch) != 0)
         throw Error(driver::errorText("forward: out of memory for the intermediate values"));

@@ -6,7 +6,23 @@
 #include <thread>
 #include <vector>
 
+using slope::runtime::rowSlices;
 using slope::runtime::ThreadPool;
+
+TEST_CASE("a forward pass is split into slices of at least 4 rows, above 2 MFLOP") {
+  const double row = 2.1e6; // a 1024 x 1024 layer
+  CHECK(rowSlices(1, row, 2) == 1);
+  CHECK(rowSlices(7, row, 2) == 1); // 3 and 4 rows would each stream all the weights
+  CHECK(rowSlices(8, row, 2) == 2);
+  CHECK(rowSlices(1000, row, 2) == 2);
+  CHECK(rowSlices(12, row, 4) == 3);
+  CHECK(rowSlices(1000, row, 4) == 4);
+  CHECK(rowSlices(1000, row, 1) == 1);
+  // The MLP of docs/PERFORMANCE.md, 0.22 MFLOP a row: split from 10 rows.
+  CHECK(rowSlices(9, 2.2e5, 2) == 1);
+  CHECK(rowSlices(10, 2.2e5, 2) == 2);
+  CHECK(rowSlices(0, row, 2) == 1);
+}
 
 TEST_CASE("thread pool runs every part exactly once") {
   for (unsigned threads : {1u, 2u, 4u}) {
