@@ -96,12 +96,18 @@ struct DenseShape {
 constexpr int64_t kWeightPrefetchBytes = 4096;
 
 /// One column tile: `nv` vectors from unit `firstColumn`, the last with `lastActive`
-/// columns; its packed weights start at float `weightStart`, `nv * lanes` per k.
+/// columns; its packed weights start at float `weightStart`, `nv * lanes` per k. A tile
+/// may also span several packed tiles side by side (`packedNv` < nv: vector v is then
+/// vector v % packedNv of packed tile v / packedNv), as a single row does at batch 1 to
+/// keep more independent sums in flight.
 struct ColumnTile {
   llvm::Value *firstColumn;
   llvm::Value *weightStart;
   unsigned nv;
   unsigned lastActive;
+  unsigned packedNv = 0; // vectors per k in the packed layout; 0: nv
+
+  unsigned vectorsPerK() const { return packedNv ? packedNv : nv; }
 };
 
 /// The inputs k0 .. k0+length of one pass over K. Only the first pass starts its sums
@@ -114,24 +120,29 @@ struct KRange {
   bool last;
 };
 
+/// Where the weight vector W[col .. col+lanes, kk] for vector v of the tile starts in the
+/// packed layout, plus `ahead` floats.
+llvm::Value *weightIndex(KernelBuilder &k, const DenseShape &s, const ColumnTile &t,
+                         unsigned v, llvm::Value *kk, int64_t ahead = 0) {
+  int64_t lanes = k.target.lanes;
+  int64_t perK = int64_t(t.vectorsPerK()) * lanes;
+  int64_t within = (v / t.vectorsPerK()) * perK * s.in + (v % t.vectorsPerK()) * lanes;
+  return k.b.CreateAdd(t.weightStart,
+                       k.b.CreateAdd(k.b.CreateMul(kk, k.i64c(perK)), k.i64c(within + ahead)));
+}
+
 /// The weight vector W[col .. col+lanes, kk] for vector v of the tile, from the packed
 /// layout (lanes past `units` hold zeros there).
 llvm::Value *loadWeights(KernelBuilder &k, const DenseShape &s, const ColumnTile &t,
                          unsigned v, llvm::Value *kk) {
-  int64_t lanes = k.target.lanes;
-  llvm::Value *index = k.b.CreateAdd(
-      t.weightStart, k.b.CreateAdd(k.b.CreateMul(kk, k.i64c(t.nv * lanes)), k.i64c(v * lanes)));
-  return k.loadVector(s.weights, index, nullptr);
+  return k.loadVector(s.weights, weightIndex(k, s, t, v, kk), nullptr);
 }
 
 /// A prefetch of the weights vector v of the tile will load kWeightPrefetchBytes later
 /// (the address may lie past the weights: a prefetch never faults).
 void prefetchWeights(KernelBuilder &k, const DenseShape &s, const ColumnTile &t, unsigned v,
                      llvm::Value *kk) {
-  int64_t lanes = k.target.lanes;
-  llvm::Value *index = k.b.CreateAdd(
-      t.weightStart, k.b.CreateAdd(k.b.CreateMul(kk, k.i64c(t.nv * lanes)),
-                                   k.i64c(v * lanes + kWeightPrefetchBytes / 4)));
+  llvm::Value *index = weightIndex(k, s, t, v, kk, kWeightPrefetchBytes / 4);
   llvm::Function *prefetch = llvm::Intrinsic::getDeclaration(
       k.function->getParent(), llvm::Intrinsic::prefetch, {k.b.getPtrTy()});
   // Read, high locality (into every level), data cache.
@@ -241,13 +252,24 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, const ColumnTi
 }
 
 /// Calls `body(tile)` for every column tile: the full ones in a loop, then the rest.
-void forEachColumnTile(KernelBuilder &k, const DenseShape &s,
+/// With `pairs`, the full tiles go two at a time (ColumnTile::packedNv), an odd one
+/// alone.
+void forEachColumnTile(KernelBuilder &k, const DenseShape &s, bool pairs,
                        const std::function<void(const ColumnTile &)> &body) {
   const DenseTiling &d = s.tiling;
-  k.loop("col_tiles", k.i64c(d.fullTiles), [&](llvm::Value *tile) {
-    body(ColumnTile{k.b.CreateMul(tile, k.i64c(d.fullWidth())),
-                    k.b.CreateMul(tile, k.i64c(d.fullWidth() * s.in)), d.nv, d.lanes});
+  auto fullTile = [&](llvm::Value *tile) {
+    return ColumnTile{k.b.CreateMul(tile, k.i64c(d.fullWidth())),
+                      k.b.CreateMul(tile, k.i64c(d.fullWidth() * s.in)), d.nv, d.lanes};
+  };
+  int64_t paired = pairs ? d.fullTiles / 2 * 2 : 0;
+  k.loop("col_tile_pairs", k.i64c(paired / 2), [&](llvm::Value *pair) {
+    ColumnTile t = fullTile(k.b.CreateMul(pair, k.i64c(2)));
+    t.nv = 2 * d.nv;
+    t.packedNv = d.nv;
+    body(t);
   });
+  k.loop("col_tiles", k.i64c(d.fullTiles - paired),
+         [&](llvm::Value *tile) { body(fullTile(k.b.CreateAdd(tile, k.i64c(paired)))); });
   if (d.restVectors > 0)
     body(ColumnTile{k.i64c(d.fullTiles * d.fullWidth()),
                     k.i64c(d.fullTiles * d.fullWidth() * s.in), d.restVectors, d.restActive});
@@ -363,7 +385,7 @@ void packPanel(KernelBuilder &k, const DenseShape &s, const ColumnTile &t, const
 /// row block streams its inputs past it. Weights in the user's layout are first packed,
 /// block by block, into the kernel's panel buffer (k.panel).
 void emitKPass(KernelBuilder &k, const DenseShape &s, const KRange &kr) {
-  forEachColumnTile(k, s, [&](const ColumnTile &tile) {
+  forEachColumnTile(k, s, /*pairs=*/false, [&](const ColumnTile &tile) {
     DenseShape shape = s;
     ColumnTile t = tile;
     if (!s.weightsPacked) {
@@ -431,7 +453,11 @@ void emitDenseKernel(KernelBuilder &k) {
     KRange all{k.i64c(0), s.in, true, true};
     forEachRowBlock(k, s, /*shiftLast=*/true,
                     [&](unsigned mr, llvm::Value *row0, llvm::Value *lastRow) {
-      forEachColumnTile(k, s, [&](const ColumnTile &t) { emitTile(k, s, mr, t, row0, lastRow, all); });
+      // A single row pairs the column tiles: 2 * nv independent sums hide the FMA
+      // latency that nv chains alone wait on.
+      forEachColumnTile(k, s, /*pairs=*/mr == 1, [&](const ColumnTile &t) {
+        emitTile(k, s, mr, t, row0, lastRow, all);
+      });
     });
     return;
   }
@@ -454,7 +480,7 @@ void emitDenseKernel(KernelBuilder &k) {
         llvm::BasicBlock::Create(b.getContext(), "rows_" + std::to_string(rows), k.function);
     byRows->addCase(b.getInt64(static_cast<uint64_t>(rows)), body);
     b.SetInsertPoint(body);
-    forEachColumnTile(k, streaming, [&](const ColumnTile &t) {
+    forEachColumnTile(k, streaming, /*pairs=*/false, [&](const ColumnTile &t) {
       emitTile(k, streaming, static_cast<unsigned>(rows), t, k.i64c(0), nullptr, all);
     });
     b.CreateBr(done);

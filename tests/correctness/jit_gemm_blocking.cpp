@@ -3,7 +3,8 @@
 // its edge cases: K not a multiple of the pass length, a single pass, a column tail in
 // the last panel, a narrower last column tile, batches 0, 1, odd and across row blocks;
 // with a residual add and a bias-free layer so that the epilogue is seen to run once,
-// on the full sums.
+// on the full sums. And the single-row tiles of weights that fit in L2, which pair
+// column tiles.
 #include "jit_testing.h"
 
 using namespace slope;
@@ -25,19 +26,9 @@ std::string blockedNetwork(const Shape &s) {
          "  y = add(h, r)\n  output y\n}\n";
 }
 
-} // namespace
-
-TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every edge") {
-  // weights > 512 KiB take the blocked path; passes of at most 2048 inputs. Column
-  // tiles of 3 vectors (48 units) with AVX-512, 2 with AVX2 (16 units).
-  const std::vector<Shape> shapes = {
-      {2100, 200, true},  // 2 passes of 1050; 200 = 4 tiles + 8
-      {1024, 137, false}, // 1 pass; 137 = 2 tiles + 41 (the last vector 9 wide)
-      {4097, 80, true},   // 3 passes of 1366, 1366, 1365; 80 = 1 tile + 32
-      {1500, 100, true},  // 1 pass of 1500; 100 = 2 tiles + 4
-      {2052, 300, true},  // 2 passes of 1026: just over one pass; 300 = 6 tiles + 12
-      {8200, 33, true},   // 5 passes of 1640; 33: no full tile, 3 vectors, the last 1 wide
-  };
+/// Every shape on every ISA of the host at every batch, bit for bit against the
+/// kernel-order evaluator.
+void checkShapes(const std::vector<Shape> &shapes, const std::vector<int64_t> &batches) {
   for (const Isa &isa : testIsas()) {
     SUBCASE(isa.name) {
       std::mt19937_64 rng(20261124);
@@ -47,12 +38,7 @@ TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every 
         ir::ParameterValues params = randomParameters(graph, rng);
         std::unique_ptr<backend::JitModule> jit =
             backend::JitModule::compile(graph, params, isa.options);
-        // Row blocks are 8 rows with AVX-512 (6 with AVX2): a rest of 3 rows or more
-        // (2 with AVX2) runs as one clamped block, a smaller one row by row; 1 to 4 rows
-        // in all (1 to 3 with AVX2) run as one tile of exactly that many rows over the
-        // whole K. Between them these batches give every rest from 1 to 7 alone and
-        // several after one and two blocks.
-        for (int64_t batch : {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16, 19, 22, 23}) {
+        for (int64_t batch : batches) {
           INFO(isa.name << ", in " << shape.in << ", units " << shape.units << ", batch "
                         << batch);
           std::vector<float> input =
@@ -74,6 +60,40 @@ TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every 
       }
     }
   }
+}
+
+} // namespace
+
+TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every edge") {
+  // weights > 512 KiB take the blocked path; passes of at most 2048 inputs. Column
+  // tiles of 3 vectors (48 units) with AVX-512, 2 with AVX2 (16 units).
+  const std::vector<Shape> shapes = {
+      {2100, 200, true},  // 2 passes of 1050; 200 = 4 tiles + 8
+      {1024, 137, false}, // 1 pass; 137 = 2 tiles + 41 (the last vector 9 wide)
+      {4097, 80, true},   // 3 passes of 1366, 1366, 1365; 80 = 1 tile + 32
+      {1500, 100, true},  // 1 pass of 1500; 100 = 2 tiles + 4
+      {2052, 300, true},  // 2 passes of 1026: just over one pass; 300 = 6 tiles + 12
+      {8200, 33, true},   // 5 passes of 1640; 33: no full tile, 3 vectors, the last 1 wide
+  };
+  // Row blocks are 8 rows with AVX-512 (6 with AVX2): a rest of 3 rows or more (2 with
+  // AVX2) runs as one clamped block, a smaller one row by row; 1 to 4 rows in all (1 to
+  // 3 with AVX2) run as one tile of exactly that many rows over the whole K. Between
+  // them these batches give every rest from 1 to 7 alone and several after one and two
+  // blocks.
+  checkShapes(shapes, {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16, 19, 22, 23});
+}
+
+TEST_CASE("jit: single rows pair the column tiles of weights that fit in L2") {
+  // Column tiles of 4 vectors (64 units) with AVX-512, 2 (16 units) with AVX2; a single
+  // row runs two full tiles at a time, then an odd one alone, then the narrower rest.
+  const std::vector<Shape> shapes = {
+      {37, 200, true},   // 3 tiles + 8: a pair, one alone, the rest
+      {100, 128, false}, // 2 tiles: one pair
+      {300, 320, true},  // 5 tiles: two pairs and one alone
+      {19, 70, true},    // 1 tile + 6: nothing to pair with AVX-512
+  };
+  // Blocks of 6 rows; a rest of 1 or 2 rows (AVX-512) runs row by row.
+  checkShapes(shapes, {1, 2, 3, 7, 8, 13, 14});
 }
 
 TEST_CASE("jit: weights that stream from memory at a few rows are prefetched ahead, not others") {
