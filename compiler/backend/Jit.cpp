@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <new>
 #include <thread>
@@ -97,14 +96,14 @@ JitModule::~JitModule() = default;
 
 void JitModule::FreeDeleter::operator()(void *p) const { std::free(p); }
 
-void JitModule::bindParameters(const std::vector<std::vector<float>> &packed) {
+void JitModule::bindParameters(const std::vector<codegen::PackedParameter> &packed) {
   constexpr size_t kLine = 64;
   constexpr size_t kHugePage = size_t(2) << 20;
   std::vector<size_t> offsets;
   size_t bytes = 0;
-  for (const std::vector<float> &p : packed) {
+  for (const codegen::PackedParameter &p : packed) {
     offsets.push_back(bytes);
-    bytes += (p.size() * sizeof(float) + kLine - 1) / kLine * kLine;
+    bytes += (size_t(p.size) * sizeof(float) + kLine - 1) / kLine * kLine;
   }
   if (bytes == 0)
     return;
@@ -122,8 +121,9 @@ void JitModule::bindParameters(const std::vector<std::vector<float>> &packed) {
 #endif
   auto *base = static_cast<char *>(block);
   for (size_t i = 0; i < packed.size(); ++i) {
-    std::memcpy(base + offsets[i], packed[i].data(), packed[i].size() * sizeof(float));
-    params_.push_back(reinterpret_cast<const float *>(base + offsets[i]));
+    auto *dest = reinterpret_cast<float *>(base + offsets[i]);
+    packed[i].write(dest);
+    params_.push_back(dest);
   }
 }
 
@@ -168,7 +168,7 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
       std::rethrow_exception(error);
 
   std::unique_ptr<JitModule> jm(new JitModule());
-  jm->bindParameters(check(codegen::packParameters(graph, parameters, target)));
+  jm->bindParameters(check(codegen::planParameters(graph, parameters, target)));
   jm->inputWidth_ = graph.inputWidth();
   jm->outputWidth_ = graph.outputWidth();
   jm->lanes_ = target.lanes;

@@ -14,6 +14,10 @@
 #include <string>
 #include <vector>
 
+namespace slope::codegen {
+struct PackedParameter;
+} // namespace slope::codegen
+
 namespace slope::backend {
 
 /// Code generation failed: an op the compiler does not support yet (the message names
@@ -67,7 +71,9 @@ private:
   using EntryFunction = int32_t (*)(const float *const *, const float *, float *, int64_t);
   struct State;
   JitModule();
-  void bindParameters(const std::vector<std::vector<float>> &packed);
+  /// Writes the planned parameters into one block (parameters_) and points params_ at
+  /// them.
+  void bindParameters(const std::vector<codegen::PackedParameter> &packed);
 
   struct FreeDeleter {
     void operator()(void *p) const;

@@ -40,18 +40,24 @@ int64_t packedWeightSize(int64_t units, int64_t in, const TargetSpec &target) {
   return (units + lanes - 1) / lanes * lanes * in;
 }
 
-std::vector<float> packDenseWeights(const float *weights, int64_t units, int64_t in,
-                                    const TargetSpec &target) {
+void packDenseWeightsInto(const float *weights, int64_t units, int64_t in,
+                          const TargetSpec &target, float *packed) {
   DenseTiling t = denseTiling(units, in, target);
-  std::vector<float> packed(static_cast<size_t>(packedWeightSize(units, in, target)), 0.0f);
+  std::fill_n(packed, packedWeightSize(units, in, target), 0.0f);
   for (int64_t u = 0; u < units; ++u) {
     int64_t tile = u / t.fullWidth();
     int64_t width = tile < t.fullTiles ? t.fullWidth() : int64_t(t.restVectors) * t.lanes;
     int64_t start = tile * t.fullWidth() * in;
     int64_t c = u - tile * t.fullWidth();
     for (int64_t i = 0; i < in; ++i)
-      packed[static_cast<size_t>(start + i * width + c)] = weights[u * in + i];
+      packed[start + i * width + c] = weights[u * in + i];
   }
+}
+
+std::vector<float> packDenseWeights(const float *weights, int64_t units, int64_t in,
+                                    const TargetSpec &target) {
+  std::vector<float> packed(static_cast<size_t>(packedWeightSize(units, in, target)));
+  packDenseWeightsInto(weights, units, in, target, packed.data());
   return packed;
 }
 

@@ -46,7 +46,12 @@ DenseTiling denseTiling(int64_t units, int64_t in, const TargetSpec &target);
 /// Floats in the packed form of a [units, in] weight matrix.
 int64_t packedWeightSize(int64_t units, int64_t in, const TargetSpec &target);
 
-/// Packs a row-major [units, in] weight matrix into the kernel's layout.
+/// Packs a row-major [units, in] weight matrix into the kernel's layout: writes all
+/// packedWeightSize floats of `packed`, the padding's zeros included.
+void packDenseWeightsInto(const float *weights, int64_t units, int64_t in,
+                          const TargetSpec &target, float *packed);
+
+/// The same, into a new vector.
 std::vector<float> packDenseWeights(const float *weights, int64_t units, int64_t in,
                                     const TargetSpec &target);
 

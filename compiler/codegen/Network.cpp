@@ -477,10 +477,10 @@ emitNetwork(llvm::LLVMContext &context, const ir::Graph &graph, const NetworkOpt
   return emitter.run();
 }
 
-llvm::Expected<std::vector<std::vector<float>>>
-packParameters(const ir::Graph &graph, const ir::ParameterValues &values,
+llvm::Expected<std::vector<PackedParameter>>
+planParameters(const ir::Graph &graph, const ir::ParameterValues &values,
                const TargetSpec &target) {
-  std::vector<std::vector<float>> packed;
+  std::vector<PackedParameter> plan;
   for (const ir::ParameterSpec &spec : ir::parameterSpecs(graph)) {
     auto it = values.values.find(spec.key);
     if (it == values.values.end())
@@ -496,13 +496,31 @@ packParameters(const ir::Graph &graph, const ir::ParameterValues &values,
                                      std::to_string(expected));
     const ir::Node &user = graph.node(spec.user);
     if (user.op == ir::Op::Dense && spec.key == user.weightKey()) {
-      int64_t in = graph.node(user.operands[0]).width;
-      packed.push_back(packDenseWeights(data.data(), user.width, in, target));
+      int64_t units = user.width, in = graph.node(user.operands[0]).width;
+      plan.push_back({packedWeightSize(units, in, target), [&data, units, in, target](float *dest) {
+                        packDenseWeightsInto(data.data(), units, in, target, dest);
+                      }});
     } else if (shared) {
-      packed.emplace_back(static_cast<size_t>(expected), data[0]);
+      plan.push_back({expected, [&data, expected](float *dest) {
+                        std::fill_n(dest, expected, data[0]);
+                      }});
     } else {
-      packed.push_back(data);
+      plan.push_back({expected, [&data](float *dest) { std::copy(data.begin(), data.end(), dest); }});
     }
+  }
+  return plan;
+}
+
+llvm::Expected<std::vector<std::vector<float>>>
+packParameters(const ir::Graph &graph, const ir::ParameterValues &values,
+               const TargetSpec &target) {
+  llvm::Expected<std::vector<PackedParameter>> plan = planParameters(graph, values, target);
+  if (!plan)
+    return plan.takeError();
+  std::vector<std::vector<float>> packed;
+  for (const PackedParameter &p : *plan) {
+    packed.emplace_back(static_cast<size_t>(p.size));
+    p.write(packed.back().data());
   }
   return packed;
 }

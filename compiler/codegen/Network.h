@@ -22,6 +22,7 @@
 #include <llvm/Support/Error.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,9 +88,22 @@ std::string defaultEntryName(const ir::Graph &graph);
 llvm::Expected<std::unique_ptr<llvm::Module>>
 emitNetwork(llvm::LLVMContext &context, const ir::Graph &graph, const NetworkOptions &options);
 
+/// One parameter in the kernel layout: `size` floats, which `write(dest)` writes (it
+/// reads the ParameterValues it was planned from, which must outlive it).
+struct PackedParameter {
+  int64_t size = 0;
+  std::function<void(float *dest)> write;
+};
+
 /// The parameters in the kernel layout, in ir::parameterSpecs(graph) order: dense
 /// weights packed (Gemm.h), a shared prelu slope broadcast to its width, the rest as
-/// given. Fails on a missing key or a wrong size.
+/// given; planned, so that the caller writes them where it wants (the JIT: one aligned
+/// block, without an intermediate copy). Fails on a missing key or a wrong size.
+llvm::Expected<std::vector<PackedParameter>>
+planParameters(const ir::Graph &graph, const ir::ParameterValues &values,
+               const TargetSpec &target);
+
+/// planParameters, written into one vector each.
 llvm::Expected<std::vector<std::vector<float>>>
 packParameters(const ir::Graph &graph, const ir::ParameterValues &values,
                const TargetSpec &target);
