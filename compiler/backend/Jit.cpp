@@ -16,7 +16,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <exception>
+#include <map>
+#include <mutex>
 #include <new>
+#include <optional>
 #include <thread>
 
 namespace slope::backend {
@@ -47,6 +50,65 @@ llvm::orc::JITTargetMachineBuilder machineBuilder(const CompileOptions &options)
   jtmb.setRelocationModel(llvm::Reloc::PIC_);
   return jtmb;
 }
+
+/// TargetMachines kept between compiles. A TargetMachine is cheap to create, but the
+/// subtarget it builds on first use (the X86 lowering tables, the scheduling model) costs
+/// a few milliseconds, paid again by every fresh one: about a fifth of compiling the
+/// 784-128-64-10 MLP (docs/codegen.md). One TargetMachine must not compile on two
+/// threads at once, so a compile leases one per thread and gives it back when done.
+/// The pool keeps at most kMaxCompileThreads machines for each target.
+class MachinePool {
+public:
+  class Lease {
+  public:
+    Lease(MachinePool &pool, std::string key, std::unique_ptr<llvm::TargetMachine> tm)
+        : pool_(pool), key_(std::move(key)), tm_(std::move(tm)) {}
+    Lease(Lease &&) = default;
+    ~Lease() {
+      if (tm_)
+        pool_.giveBack(key_, std::move(tm_));
+    }
+    llvm::TargetMachine &operator*() const { return *tm_; }
+
+  private:
+    MachinePool &pool_;
+    std::string key_;
+    std::unique_ptr<llvm::TargetMachine> tm_;
+  };
+
+  /// The process's pool. Never destroyed: it may outlive LLVM's own statics at exit.
+  static MachinePool &instance() {
+    static MachinePool *pool = new MachinePool();
+    return *pool;
+  }
+
+  /// A machine `jtmb` describes, built with `optLevel` (which jtmb does not tell).
+  Lease lease(llvm::orc::JITTargetMachineBuilder &jtmb, unsigned optLevel) {
+    std::string key = jtmb.getTargetTriple().str() + "|" + jtmb.getCPU() + "|" +
+                      jtmb.getFeatures().getString() + "|" + std::to_string(optLevel);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      std::vector<std::unique_ptr<llvm::TargetMachine>> &idle = idle_[key];
+      if (!idle.empty()) {
+        std::unique_ptr<llvm::TargetMachine> tm = std::move(idle.back());
+        idle.pop_back();
+        return Lease(*this, std::move(key), std::move(tm));
+      }
+    }
+    return Lease(*this, std::move(key), check(jtmb.createTargetMachine()));
+  }
+
+private:
+  void giveBack(const std::string &key, std::unique_ptr<llvm::TargetMachine> tm) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::unique_ptr<llvm::TargetMachine>> &idle = idle_[key];
+    if (idle.size() < kMaxCompileThreads)
+      idle.push_back(std::move(tm));
+  }
+
+  std::mutex mutex_;
+  std::map<std::string, std::vector<std::unique_ptr<llvm::TargetMachine>>> idle_;
+};
 
 /// The network's module, optimized, with the kernel ABI the JIT uses (parameters passed
 /// packed in the pointer array); with `partitions` > 1, the part of it that `partition`
@@ -138,20 +200,21 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
   // are linked by the JIT.
   // The caller compiles the partition with the most code: a worker starts later and
   // colder (a new thread, its own TargetMachine), so it gets the lighter ones.
-  std::unique_ptr<llvm::TargetMachine> callerMachine = check(jtmb.createTargetMachine());
-  const codegen::TargetSpec target = codegen::targetSpecFor(*callerMachine);
+  MachinePool &machines = MachinePool::instance();
+  std::optional<MachinePool::Lease> callerMachine = machines.lease(jtmb, options.optLevel);
+  const codegen::TargetSpec target = codegen::targetSpecFor(**callerMachine);
   unsigned partitions = partitionCount(graph, options);
   std::vector<int64_t> cost;
   codegen::kernelPartitions(graph, target, partitions, &cost);
   auto callers = static_cast<unsigned>(std::max_element(cost.begin(), cost.end()) - cost.begin());
   std::vector<std::string> objects(partitions);
   std::vector<std::exception_ptr> errors(partitions);
-  auto compilePartition = [&](unsigned p, std::unique_ptr<llvm::TargetMachine> tm) {
+  auto compilePartition = [&](unsigned p, std::optional<MachinePool::Lease> tm) {
     try {
       if (!tm)
-        tm = check(jtmb.createTargetMachine());
-      OptimizedModule built = buildModule(graph, options, *tm, partitions, p);
-      objects[p] = check(emitMachineCode(*built.module, *tm, llvm::CodeGenFileType::ObjectFile));
+        tm.emplace(machines.lease(jtmb, options.optLevel));
+      OptimizedModule built = buildModule(graph, options, **tm, partitions, p);
+      objects[p] = check(emitMachineCode(*built.module, **tm, llvm::CodeGenFileType::ObjectFile));
     } catch (...) {
       errors[p] = std::current_exception();
     }
@@ -159,7 +222,7 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
   std::vector<std::thread> workers;
   for (unsigned p = 0; p < partitions; ++p)
     if (p != callers)
-      workers.emplace_back(compilePartition, p, nullptr);
+      workers.emplace_back(compilePartition, p, std::nullopt);
   compilePartition(callers, std::move(callerMachine));
   for (std::thread &worker : workers)
     worker.join();

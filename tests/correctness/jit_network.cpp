@@ -235,6 +235,35 @@ TEST_CASE("jit: a network compiled on several threads gives the bits of one comp
   }
 }
 
+TEST_CASE("jit: compiles for different ISAs in one process each get their own ISA") {
+  // The JIT keeps its target machines between compiles: one kept for one ISA must never
+  // compile for another. Each ISA twice, interleaved, so that the second compile of each
+  // reuses a machine.
+  std::mt19937_64 rng(77);
+  ir::Graph graph = parseNetwork("network n {\n  input x : f32[37]\n"
+                                 "  h = dense(x, 29) |> leaky_relu(alpha = 0.25)\n"
+                                 "  o = dense(h, 5)\n  output o\n}\n");
+  ir::ParameterValues params = randomParameters(graph, rng);
+  const int64_t batch = 9;
+  std::vector<float> input = randomInput(rng, static_cast<size_t>(batch * 37), true);
+  std::vector<Isa> isas = testIsas();
+  for (int round = 0; round < 2; ++round)
+    for (const Isa &isa : isas) {
+      INFO("round " << round << ", " << isa.name);
+      auto jm = backend::JitModule::compile(graph, params, isa.options);
+      if (std::string(isa.name) == "x86-64")
+        CHECK(jm->vectorLanes() == 4u);
+      if (std::string(isa.name) == "x86-64-v3")
+        CHECK(jm->vectorLanes() == 8u);
+#if defined(__x86_64__)
+      if (std::string(isa.name) == "host" && __builtin_cpu_supports("avx512f"))
+        CHECK(jm->vectorLanes() == 16u);
+#endif
+      auto want = kernelOrderValues(graph, params, input, batch, isa.fma);
+      CHECK(firstDifference(runJit(*jm, input, batch), want[graph.output]) == -1);
+    }
+}
+
 TEST_CASE("jit: piecewise activations are exact on special values for every alpha") {
   // Every special value and a spread of ordinary ones, through each activation as an
   // elementwise kernel and fused after a dense layer with an identity-like weight.
