@@ -64,6 +64,9 @@ struct Network {
   std::string name;
   SourceRange nameRange;
   std::vector<Stmt> stmts;
+  /// A syntax error was reported in the body, and the parser skipped tokens to recover:
+  /// a missing `input` or `output` may be among them, so none is reported.
+  bool skippedTokens = false;
 };
 
 struct File {

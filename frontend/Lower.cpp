@@ -78,9 +78,9 @@ public:
         break;
       }
     }
-    if (!input)
+    if (!input && !network_.skippedTokens)
       diags_.report(DiagKind::MissingInput, network_.nameRange, network_.name);
-    if (!output)
+    if (!output && !network_.skippedTokens)
       diags_.report(DiagKind::MissingOutput, network_.nameRange, network_.name);
     if (diags_.errorCount() != errorsBefore)
       return std::nullopt;

@@ -183,3 +183,28 @@ TEST_CASE("lower: user errors of lowering") {
         "   3 |   a = relu(x, name = \"r\")\n"
         "     |               ^~~~\n");
 }
+
+// Regression: `slope check` on this one-line network reported a second, false error,
+// "network 'a' has no `output`", after the real one.
+TEST_CASE("lower: a network with a syntax error is not also said to lack an input or output") {
+  CHECK(lowerErrors("network a { input x : f32[3] y = x output y }\n") ==
+        "l.slope:1:34: error: expected an operation call, found 'x'; write `identity(x)` to copy "
+        "a value\n"
+        "   1 | network a { input x : f32[3] y = x output y }\n"
+        "     |                                  ^\n");
+  CHECK(lowerErrors("network a {\n  y = relu(((\n}\n") ==
+        "l.slope:2:12: error: expected an argument, found `(`\n"
+        "   2 |   y = relu(((\n"
+        "     |            ^\n");
+  // Without a syntax error, a missing input and output are still reported.
+  CHECK(lowerErrors("network a {\n  y = relu(z)\n}\n") ==
+        "l.slope:1:9: error: network 'a' has no `input`; declare one, e.g. `input x : f32[64]`\n"
+        "   1 | network a {\n"
+        "     |         ^\n"
+        "l.slope:1:9: error: network 'a' has no `output`; name the result with `output <value>`\n"
+        "   1 | network a {\n"
+        "     |         ^\n"
+        "l.slope:2:12: error: use of undefined value 'z'\n"
+        "   2 |   y = relu(z)\n"
+        "     |            ^\n");
+}

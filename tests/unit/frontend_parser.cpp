@@ -3,6 +3,7 @@
 #include "frontend/Parser.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <string>
 #include <vector>
@@ -230,4 +231,78 @@ TEST_CASE("parser: an unclosed call does not swallow the next statement") {
   REQUIRE(stmts.size() == 3);
   CHECK(stmts[2].kind == Stmt::Kind::Output);
   CHECK(stmts[2].name == "a");
+}
+
+namespace {
+
+/// A network whose one assignment is `depth` calls of relu nested inside one another, or
+/// with `pipes`, a chain of `depth` pipe stages from x.
+std::string deepNetwork(int depth, bool pipes) {
+  std::string value = "x";
+  for (int i = 0; i < depth; ++i)
+    value = pipes ? value + " |> relu()" : "relu(" + value + ")";
+  return "network n {\n  input x : f32[4]\n  y = " + value + "\n  z = relu(q)\n  output y\n}\n";
+}
+
+} // namespace
+
+// Regression: 10,000 nested calls (or pipe stages) crashed the parser, the lowering
+// and the AST printer, which walk the tree recursively, by overflowing the stack.
+TEST_CASE("parser: calls nest up to 256 deep, pipe stages included, then it is an error") {
+  for (bool pipes : {false, true}) {
+    INFO((pipes ? "pipes" : "nested calls"));
+    Parsed ok = parseText(deepNetwork(256, pipes));
+    CHECK(ok.kinds.empty());
+    REQUIRE(ok.file.networks.size() == 1);
+    const Call *c = ok.file.networks[0].stmts[1].value.get();
+    int depth = 0;
+    while (c) {
+      ++depth;
+      REQUIRE(c->args.size() == 1);
+      c = c->args[0].call.get();
+    }
+    CHECK(depth == 256);
+
+    for (int depth : {257, 100000}) {
+      Parsed deep = parseText(deepNetwork(depth, pipes));
+      // One error, where the 257th call begins; the statements after it are parsed
+      // (the undefined `q` is the lowering's to report, not the parser's).
+      CHECK(deep.kinds == std::vector<slope::DiagKind>{slope::DiagKind::NestedTooDeeply});
+      int column = pipes ? 12 + 256 * 10 : 7 + 256 * 5;
+      CHECK(deep.diagnostics.rfind(fmt::format("p.slope:3:{}: error: expression nested too deeply: "
+                                               "more than 256 calls and pipe stages inside one "
+                                               "another; split it into statements\n",
+                                               column),
+                                   0) == 0);
+      REQUIRE(deep.file.networks.size() == 1);
+      const auto &stmts = deep.file.networks[0].stmts;
+      REQUIRE(stmts.size() == 4);
+      CHECK(stmts[1].broken);
+      CHECK(stmts[2].name == "z");
+      CHECK(stmts[3].kind == Stmt::Kind::Output);
+    }
+  }
+  // Depth counts calls inside calls and stages alike: 128 nested calls in the last of
+  // 129 stages is 257.
+  std::string inner = "x";
+  for (int i = 0; i < 128; ++i)
+    inner = "relu(" + inner + ")";
+  std::string chain = "x";
+  for (int i = 0; i < 128; ++i)
+    chain += " |> relu()";
+  Parsed mixed = parseText("network n {\n  input x : f32[4]\n  y = " + chain + " |> add(" + inner +
+                           ")\n  output y\n}\n");
+  CHECK(mixed.kinds == std::vector<slope::DiagKind>{slope::DiagKind::NestedTooDeeply});
+}
+
+// Regression: a syntax error on a one-line network made recovery skip its `output` too,
+// and "network 'n' has no `output`" followed, though it has one.
+TEST_CASE("parser: a network whose tokens were skipped after an error says so") {
+  Parsed broken = parseText("network a { input x : f32[3] y = x output y }\n");
+  REQUIRE(broken.file.networks.size() == 1);
+  CHECK(broken.file.networks[0].skippedTokens);
+  Parsed fine = parseText("network a { input x : f32[3] y = relu(x) output y }\n");
+  REQUIRE(fine.file.networks.size() == 1);
+  CHECK(fine.kinds.empty());
+  CHECK_FALSE(fine.file.networks[0].skippedTokens);
 }
