@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -28,6 +29,14 @@ std::string networkNames(const ir::Module &module) {
 std::string errorText(std::string_view message) { return fmt::format("error: {}\n", message); }
 
 std::unique_ptr<Source> readSource(const std::string &path) {
+  // A directory has no text, and a device such as /dev/zero never ends; a pipe does.
+  // (A path that does not exist is left to the stream, which says so.)
+  std::error_code error;
+  std::filesystem::file_status status = std::filesystem::status(path, error);
+  if (!error && std::filesystem::is_directory(status))
+    throw Error(errorText(fmt::format("cannot read '{}': {}", path, std::strerror(EISDIR))));
+  if (!error && !std::filesystem::is_regular_file(status) && !std::filesystem::is_fifo(status))
+    throw Error(errorText(fmt::format("cannot read '{}': not a regular file", path)));
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw Error(errorText(fmt::format("cannot read '{}': {}", path, std::strerror(errno))));

@@ -68,6 +68,9 @@ void Network::forward(const float *input, float *output, int64_t batch) const {
 namespace {
 
 Network compile(const Source &source, const Options &options) {
+  if (options.threads > max_threads)
+    throw Error(driver::errorText(fmt::format(
+        "too many threads: {}; at most {} (0 means one per core)", options.threads, max_threads)));
   ir::Module module = driver::compileSource(source);
   auto impl = std::make_shared<Network::Impl>();
   impl->graph = driver::selectNetwork(module, options.network, source);

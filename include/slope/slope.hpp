@@ -28,6 +28,11 @@ public:
   explicit Error(const std::string &message) : std::runtime_error(message) {}
 };
 
+/// The most threads Options::threads may ask for (more than any machine slope targets
+/// has cores; a bound so that a mistyped count fails at once instead of starting
+/// millions of threads).
+inline constexpr unsigned max_threads = 1024;
+
 struct Options {
   /// Weights file (safetensors or .npz). Needed only when the network has parameters.
   std::string weights;
@@ -35,7 +40,7 @@ struct Options {
   std::optional<uint64_t> random_weights_seed;
   /// Which network of the file to compile; may stay empty when the file has one.
   std::string network;
-  /// Threads `forward` may use; 0 means all cores.
+  /// Threads `forward` may use; 0 means all cores. At most max_threads.
   unsigned threads = 0;
   /// Fuse dense layers with their bias, residual add and activations.
   bool fuse = true;

@@ -54,6 +54,7 @@ std::vector<Failure> userErrors(const fs::path &dir) {
   writeNpy(dir / "x3d.npy", tensor({1, 2, 4}, std::vector<float>(8, 1)));
   writeNpy(dir / "x1d.npy", tensor({3}, {1, 2, 3}));
   writeBytes(dir / "bad.slope", "network n {\n  input x : f32[4]\n  output y\n}\n");
+  fs::create_directories(dir / "folder.slope");
   return {
       {"no weights option", {"small.slope", "--input", "x.npy"},
        "error: network 'small' reads parameters ('h.weight' first); give a weights file with "
@@ -77,6 +78,15 @@ std::vector<Failure> userErrors(const fs::path &dir) {
        "error: nope.npy: cannot open file: No such file or directory\n"},
       {"nonexistent source", {"nope.slope", "--weights", "w.safetensors", "--input", "x.npy"},
        "error: cannot read 'nope.slope': No such file or directory\n"},
+      {"source is a directory", {"folder.slope", "--input", "x.npy"},
+       "error: cannot read 'folder.slope': Is a directory\n"},
+      // Regression: /dev/zero was read until memory ran out.
+      {"source is a device", {"/dev/zero", "--input", "x.npy"},
+       "error: cannot read '/dev/zero': not a regular file\n"},
+      // Regression: 100000 started that many threads, which took minutes.
+      {"too many threads",
+       {"small.slope", "--weights", "w.safetensors", "--input", "x.npy", "--threads", "100000"},
+       "error: too many threads: 100000; at most 1024 (0 means one per core)\n"},
       {"bad source", {"bad.slope", "--input", "x.npy"},
        "bad.slope:3:10: error: use of undefined value 'y'; did you mean 'x'?\n"
        "   3 |   output y\n"
@@ -192,6 +202,11 @@ TEST_CASE("usage errors exit 2") {
       {"missing --input", {"run", "small.slope", "--weights", "w.safetensors"},
        "--input is required\nRun with --help for more information.\n"},
       {"check without a file", {"check"}, "NET is required\nRun with --help for more information.\n"},
+      // Regression: read as seed 2^64 - 1.
+      {"negative seed", {"run", "small.slope", "--random-weights", "-1", "--input", "x.npy"},
+       "--random-weights: must not be negative, got -1\nRun with --help for more information.\n"},
+      {"negative seed for bench", {"bench", "small.slope", "--random-weights", "-3"},
+       "--random-weights: must not be negative, got -3\nRun with --help for more information.\n"},
   };
   for (const Usage &u : cases) {
     SUBCASE(u.what) {
@@ -204,5 +219,32 @@ TEST_CASE("usage errors exit 2") {
       CHECK(r.err == u.err);
       CHECK_FALSE(fs::exists(dir / "y.npy"));
     }
+  }
+}
+
+TEST_CASE("check: the source must be a file, and --network a network of it") {
+  fs::path dir = setUp("cli_errors_check");
+  fs::create_directories(dir / "folder.slope");
+  struct Case {
+    std::vector<std::string> args;
+    int status;
+    std::string err;
+  };
+  const std::vector<Case> cases = {
+      {{"check", "two.slope"}, 0, ""},
+      {{"check", "two.slope", "--network", "b"}, 0, ""},
+      {{"check", "two.slope", "--network", "c"}, 1,
+       "error: 'two.slope' has no network 'c'; it defines 'a', 'b'\n"},
+      {{"check", "folder.slope"}, 1, "error: cannot read 'folder.slope': Is a directory\n"},
+      {{"check", "/dev/zero"}, 1, "error: cannot read '/dev/zero': not a regular file\n"},
+      {{"bench", "small.slope", "--threads", "5000"}, 1,
+       "error: too many threads: 5000; at most 1024 (0 means one per core)\n"},
+  };
+  for (const Case &c : cases) {
+    INFO(c.args[1], " ", c.args.size() > 2 ? c.args[3] : "");
+    RunResult r = runSlope(c.args, dir.string());
+    CHECK(r.status == c.status);
+    CHECK(r.out == "");
+    CHECK(r.err == c.err);
   }
 }

@@ -99,8 +99,18 @@ TEST_CASE("api: errors carry the command line's text") {
                        "error: cannot read '/nonexistent/net.slope': No such file or directory\n",
                        slope::Error);
 
+  CHECK_THROWS_WITH_AS(slope::compile_file("/dev/zero"),
+                       "error: cannot read '/dev/zero': not a regular file\n", slope::Error);
+
   slope::Options options;
   options.random_weights_seed = 1;
+  options.threads = slope::max_threads + 1;
+  CHECK_THROWS_WITH_AS(slope::compile_source(kMlp, options),
+                       "error: too many threads: 1025; at most 1024 (0 means one per core)\n",
+                       slope::Error);
+  options.threads = slope::max_threads; // the largest count is allowed
+  CHECK_NOTHROW(slope::compile_source(kMlp, options));
+  options.threads = 0;
   slope::Network net = slope::compile_source(kMlp, options);
   std::vector<float> x(48), y(10);
   CHECK_THROWS_WITH_AS(net.forward(x.data(), y.data(), -1),

@@ -136,7 +136,9 @@ Command addBenchCommand(CLI::App &app) {
   CLI::App *cmd = app.add_subcommand("bench", "Time forward passes at several batch sizes");
   cmd->add_option("NET", args->source, "a .slope file")->required();
   CLI::Option *weights = cmd->add_option("--weights", args->weights, "weights (default: random)");
-  cmd->add_option("--random-weights", args->seed, "seed of the random weights")->excludes(weights);
+  cmd->add_option("--random-weights", args->seed, "seed of the random weights")
+      ->check(nonNegative())
+      ->excludes(weights);
   cmd->add_option("--batch", args->batches, "batch sizes, e.g. 1,64,1024")
       ->delimiter(',')
       ->check(CLI::Range(int64_t(0), int64_t(1) << 24));

@@ -134,11 +134,19 @@ int dump(const DumpArgs &args) {
 void fail(std::string_view message) { throw Error(driver::errorText(message)); }
 
 Command addCheckCommand(CLI::App &app) {
-  auto path = std::make_shared<std::string>();
+  struct CheckArgs {
+    std::string source, network;
+  };
+  auto args = std::make_shared<CheckArgs>();
   CLI::App *cmd = app.add_subcommand("check", "Parse and verify a network; diagnostics only");
-  cmd->add_option("NET", *path, "a .slope file")->required();
-  return {cmd, [path] {
-            driver::compileSource(*driver::readSource(*path));
+  cmd->add_option("NET", args->source, "a .slope file")->required();
+  cmd->add_option("--network", args->network,
+                  "also require this network to be in the file (every network is verified)");
+  return {cmd, [args] {
+            std::unique_ptr<Source> source = driver::readSource(args->source);
+            ir::Module module = driver::compileSource(*source);
+            if (!args->network.empty())
+              driver::selectNetwork(module, args->network, *source);
             return 0;
           }};
 }
@@ -148,7 +156,9 @@ Command addRunCommand(CLI::App &app) {
   CLI::App *cmd = app.add_subcommand("run", "Compile a network and run it on an .npy input");
   cmd->add_option("NET", args->source, "a .slope file")->required();
   CLI::Option *weights = cmd->add_option("--weights", args->weights, "weights: .safetensors or .npz");
-  cmd->add_option("--random-weights", args->seed, "random weights from this seed")->excludes(weights);
+  cmd->add_option("--random-weights", args->seed, "random weights from this seed")
+      ->check(nonNegative())
+      ->excludes(weights);
   cmd->add_option("--input", args->input, "input .npy, shape [batch, width] or [width]")->required();
   cmd->add_option("--output", args->output, "write the result to this .npy instead of stdout");
   cmd->add_option("--network", args->network, "the network to run, when the file has several");

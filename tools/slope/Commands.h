@@ -23,6 +23,17 @@ Command addCompileCommand(CLI::App &app);
 Command addBenchCommand(CLI::App &app);
 Command addPlotCommand(CLI::App &app);
 
+/// Rejects a negative value for an unsigned option, which CLI11 would otherwise read
+/// modulo 2^64 (`--random-weights -1` as seed 18446744073709551615).
+inline CLI::Validator nonNegative() {
+  return CLI::Validator(
+      [](std::string &value) {
+        return !value.empty() && value.front() == '-' ? "must not be negative, got " + value
+                                                      : std::string();
+      },
+      "", "NON-NEGATIVE");
+}
+
 /// A user error, as the command line prints it: "error: <message>".
 [[noreturn]] void fail(std::string_view message);
 
