@@ -248,3 +248,27 @@ TEST_CASE("check: the source must be a file, and --network a network of it") {
     CHECK(r.err == c.err);
   }
 }
+
+// Regression: an allocation that failed was reported as `internal error: std::bad_alloc`
+// with exit status 3, as if it were a bug. Here the random weights of a 1,048,576 x 1000
+// layer (4 GB) under a 1 GB address-space limit. (Not under AddressSanitizer, whose shadow
+// memory needs far more address space than the limit.)
+TEST_CASE("run: running out of memory is a user error") {
+#if defined(__SANITIZE_ADDRESS__)
+  MESSAGE("skipped: AddressSanitizer cannot run under an address-space limit");
+#else
+  fs::path dir = setUp("cli_errors_memory");
+  writeBytes(dir / "big.slope",
+             "network big {\n  input x : f32[1048576]\n  h = dense(x, 1000)\n  output h\n}\n");
+  RunResult r = slope::testutil::runProgram(
+      "/bin/sh",
+      {"-c", "ulimit -v 1000000 && exec \"$0\" run big.slope --random-weights 1 --input x.npy "
+             "--output y.npy",
+       SLOPE_CLI},
+      dir.string());
+  CHECK(r.status == 1);
+  CHECK(r.out == "");
+  CHECK(r.err == "error: out of memory\n");
+  CHECK_FALSE(fs::exists(dir / "y.npy"));
+#endif
+}

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <new>
 #include <string_view>
 #include <vector>
 
@@ -67,6 +68,10 @@ int main(int argc, char **argv) {
         return command.run();
   } catch (const slope::Error &e) {
     std::fputs(e.what(), stderr);
+    return 1;
+  } catch (const std::bad_alloc &) {
+    // Not a bug: the input asked for more memory than the machine grants.
+    std::fputs("error: out of memory\n", stderr);
     return 1;
   } catch (const std::exception &e) {
     fmt::print(stderr, "internal error: {}\n", e.what());
