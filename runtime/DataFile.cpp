@@ -29,9 +29,6 @@ private:
   int fd_;
 };
 
-[[noreturn]] void fail(const std::string &path, const char *what, int error) {
-  throw DataError(path + ": " + what + ": " + std::strerror(error));
-}
 
 // Length of the valid UTF-8 sequence at the start of `s`, or 0.
 size_t utf8SequenceLength(std::string_view s) {
@@ -65,18 +62,21 @@ size_t utf8SequenceLength(std::string_view s) {
 
 } // namespace
 
-std::string readFileBytes(const std::string &path) {
+std::variant<std::string, FileReadFailure> tryReadFileBytes(const std::string &path) {
+  auto failure = [](const char *what, int error) {
+    return FileReadFailure{what, std::strerror(error)};
+  };
   FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0)
-    fail(path, "cannot open file", errno);
+    return failure("cannot open file", errno);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0)
-    fail(path, "cannot read file", errno);
+    return failure("cannot read file", errno);
   if (S_ISDIR(st.st_mode))
-    fail(path, "cannot read file", EISDIR);
+    return failure("cannot read file", EISDIR);
   // Devices such as /dev/zero never end; pipes do, so they are allowed.
   if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
-    throw DataError(path + ": cannot read file: not a regular file");
+    return FileReadFailure{"cannot read file", "not a regular file"};
 
   std::string bytes;
   if (S_ISREG(st.st_mode))
@@ -89,7 +89,7 @@ std::string readFileBytes(const std::string &path) {
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      fail(path, "cannot read file", errno);
+      return failure("cannot read file", errno);
     }
     if (n == 0)
       break;
@@ -100,6 +100,13 @@ std::string readFileBytes(const std::string &path) {
   }
   bytes.resize(used);
   return bytes;
+}
+
+std::string readFileBytes(const std::string &path) {
+  std::variant<std::string, FileReadFailure> read = tryReadFileBytes(path);
+  if (auto *failed = std::get_if<FileReadFailure>(&read))
+    throw DataError(path + ": " + failed->what + ": " + failed->reason);
+  return std::move(std::get<std::string>(read));
 }
 
 namespace {

@@ -8,11 +8,25 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 namespace slope::runtime::detail {
 
-/// The whole content of a regular file (or a pipe). Throws DataError such as
+/// Why a file could not be read: what failed, "cannot open file" or "cannot read file",
+/// and the reason, the system's (`No such file or directory`, `Is a directory`) or
+/// "not a regular file" for a device such as /dev/zero, which never ends.
+struct FileReadFailure {
+  const char *what;
+  std::string reason;
+};
+
+/// The whole content of a regular file (up to the size it had when opened) or a pipe,
+/// or why it cannot be read. The source reader (src/Driver.cpp) shares it, with its own
+/// wording of the failure.
+std::variant<std::string, FileReadFailure> tryReadFileBytes(const std::string &path);
+
+/// tryReadFileBytes, throwing DataError such as
 /// `x.npy: cannot open file: No such file or directory`.
 std::string readFileBytes(const std::string &path);
 

@@ -2,16 +2,14 @@
 
 #include "frontend/Lower.h"
 #include "frontend/Parser.h"
+#include "runtime/DataFile.h"
 #include "runtime/Tensor.h"
 #include "runtime/Weights.h"
 
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <string>
+#include <variant>
 
 namespace slope::driver {
 
@@ -29,22 +27,11 @@ std::string networkNames(const ir::Module &module) {
 std::string errorText(std::string_view message) { return fmt::format("error: {}\n", message); }
 
 std::unique_ptr<Source> readSource(const std::string &path) {
-  // A directory has no text, and a device such as /dev/zero never ends; a pipe does.
-  // (A path that does not exist is left to the stream, which says so.)
-  std::error_code error;
-  std::filesystem::file_status status = std::filesystem::status(path, error);
-  if (!error && std::filesystem::is_directory(status))
-    throw Error(errorText(fmt::format("cannot read '{}': {}", path, std::strerror(EISDIR))));
-  if (!error && !std::filesystem::is_regular_file(status) && !std::filesystem::is_fifo(status))
-    throw Error(errorText(fmt::format("cannot read '{}': not a regular file", path)));
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw Error(errorText(fmt::format("cannot read '{}': {}", path, std::strerror(errno))));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad())
-    throw Error(errorText(fmt::format("cannot read '{}': {}", path, std::strerror(errno))));
-  return std::make_unique<Source>(path, std::move(text).str());
+  std::variant<std::string, runtime::detail::FileReadFailure> read =
+      runtime::detail::tryReadFileBytes(path);
+  if (auto *failed = std::get_if<runtime::detail::FileReadFailure>(&read))
+    throw Error(errorText(fmt::format("cannot read '{}': {}", path, failed->reason)));
+  return std::make_unique<Source>(path, std::move(std::get<std::string>(read)));
 }
 
 ast::File parseSource(const Source &source) {
