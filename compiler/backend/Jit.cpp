@@ -121,7 +121,7 @@ struct OptimizedModule {
 
 OptimizedModule buildModule(const ir::Graph &graph, const CompileOptions &options,
                             llvm::TargetMachine &tm, unsigned partitions = 1,
-                            unsigned partition = 0) {
+                            unsigned partition = 0, bool stepEntry = false) {
   OptimizedModule result;
   result.context = std::make_unique<llvm::LLVMContext>();
   result.target = codegen::targetSpecFor(tm);
@@ -131,6 +131,7 @@ OptimizedModule buildModule(const ir::Graph &graph, const CompileOptions &option
   networkOptions.packedArguments = true;
   networkOptions.partitions = partitions;
   networkOptions.partition = partition;
+  networkOptions.stepEntry = stepEntry;
   result.module = check(codegen::emitNetwork(*result.context, graph, networkOptions));
   result.module->setDataLayout(tm.createDataLayout());
   optimizeModule(*result.module, tm, options.optLevel);
@@ -213,7 +214,7 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
     try {
       if (!tm)
         tm.emplace(machines.lease(jtmb, options.optLevel));
-      OptimizedModule built = buildModule(graph, options, **tm, partitions, p);
+      OptimizedModule built = buildModule(graph, options, **tm, partitions, p, /*stepEntry=*/true);
       objects[p] = check(emitMachineCode(*built.module, **tm, llvm::CodeGenFileType::ObjectFile));
     } catch (...) {
       errors[p] = std::current_exception();
@@ -245,6 +246,9 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
       fail(std::move(e));
   llvm::orc::ExecutorAddr address = check(jit.lookup(codegen::defaultEntryName(graph)));
   jm->entry_ = address.toPtr<EntryFunction>();
+  jm->step_ = check(jit.lookup(codegen::stepEntryName(graph))).toPtr<StepFunction>();
+  jm->columnTiles_ = codegen::groupColumnTiles(graph, target);
+  jm->stepScratchRow_ = codegen::stepScratchFloats(graph);
   return jm;
 }
 

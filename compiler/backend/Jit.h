@@ -62,6 +62,23 @@ public:
   /// at once.
   int32_t forward(const float *input, float *output, int64_t batch) const;
 
+  /// The fusion groups forward() runs, in order (none when the output is the input).
+  size_t groups() const { return columnTiles_.size(); }
+  /// The column tiles that step() can share between parts for `group` (a dense layer
+  /// whose weights stream from L3 or memory), or 0 when the group runs whole in part 0.
+  int64_t columnTiles(size_t group) const { return columnTiles_[group]; }
+  /// Floats of scratch step() needs for `batch` rows.
+  int64_t stepScratchFloats(int64_t batch) const { return stepScratchRow_ * batch; }
+  /// Part `part` of `parts` of fusion group `group` (codegen::stepEntryName): forward(),
+  /// to the bit, is step() for every group in order, each for every part (on any
+  /// threads, at once) before the next group starts, all on one `scratch` of
+  /// stepScratchFloats(batch) floats, 64-byte aligned. Nothing is checked: batch > 0,
+  /// pointers that are not null, group < groups() and part < parts.
+  void step(const float *input, float *output, int64_t batch, float *scratch, size_t group,
+            unsigned part, unsigned parts) const {
+    step_(params_.data(), input, output, batch, scratch, int64_t(group), part, parts);
+  }
+
   int64_t inputWidth() const { return inputWidth_; }
   int64_t outputWidth() const { return outputWidth_; }
   /// f32 lanes per vector in the generated kernels (16 on AVX-512, 8 on AVX2, ...).
@@ -69,6 +86,8 @@ public:
 
 private:
   using EntryFunction = int32_t (*)(const float *const *, const float *, float *, int64_t);
+  using StepFunction = void (*)(const float *const *, const float *, float *, int64_t, float *,
+                                int64_t, int64_t, int64_t);
   struct State;
   JitModule();
   /// Writes the planned parameters into one block (parameters_) and points params_ at
@@ -85,6 +104,9 @@ private:
   std::unique_ptr<float, FreeDeleter> parameters_;
   std::vector<const float *> params_;
   EntryFunction entry_ = nullptr;
+  StepFunction step_ = nullptr;
+  std::vector<int64_t> columnTiles_;
+  int64_t stepScratchRow_ = 0;
   int64_t inputWidth_ = 0;
   int64_t outputWidth_ = 0;
   unsigned lanes_ = 0;

@@ -6,6 +6,7 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include <algorithm>
+#include <cassert>
 #include <functional>
 #include <string>
 
@@ -257,9 +258,10 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, const ColumnTi
   });
 }
 
-/// Calls `body(tile)` for every column tile: the full ones in a loop, then the rest.
-/// With `pairs`, the full tiles go two at a time (ColumnTile::packedNv), an odd one
-/// alone.
+/// Calls `body(tile)` for every column tile of the kernel (those from k.tileBegin to
+/// k.tileEnd when it has a range): the full ones in a loop, then the rest. With `pairs`
+/// (never with a range), the full tiles go two at a time (ColumnTile::packedNv), an odd
+/// one alone.
 void forEachColumnTile(KernelBuilder &k, const DenseShape &s, bool pairs,
                        const std::function<void(const ColumnTile &)> &body) {
   const DenseTiling &d = s.tiling;
@@ -267,6 +269,25 @@ void forEachColumnTile(KernelBuilder &k, const DenseShape &s, bool pairs,
     return ColumnTile{k.b.CreateMul(tile, k.i64c(d.fullWidth())),
                       k.b.CreateMul(tile, k.i64c(d.fullWidth() * s.in)), d.nv, d.lanes};
   };
+  auto restTile = [&] {
+    return ColumnTile{k.i64c(d.fullTiles * d.fullWidth()),
+                      k.i64c(d.fullTiles * d.fullWidth() * s.in), d.restVectors, d.restActive};
+  };
+  if (k.tileBegin) {
+    assert(!pairs && "a range of column tiles is never paired");
+    llvm::IRBuilder<> &b = k.b;
+    llvm::Value *fullTiles = k.i64c(d.fullTiles);
+    llvm::Value *fullEnd =
+        b.CreateSelect(b.CreateICmpSLT(k.tileEnd, fullTiles), k.tileEnd, fullTiles);
+    llvm::Value *count = b.CreateSub(fullEnd, k.tileBegin);
+    count = b.CreateSelect(b.CreateICmpSGT(count, k.i64c(0)), count, k.i64c(0));
+    k.loop("col_tiles", count,
+           [&](llvm::Value *tile) { body(fullTile(b.CreateAdd(k.tileBegin, tile))); });
+    if (d.restVectors > 0)
+      k.loop("col_rest", b.CreateZExt(b.CreateICmpSGT(k.tileEnd, fullTiles), k.i64()),
+             [&](llvm::Value *) { body(restTile()); });
+    return;
+  }
   int64_t paired = pairs ? d.fullTiles / 2 * 2 : 0;
   k.loop("col_tile_pairs", k.i64c(paired / 2), [&](llvm::Value *pair) {
     ColumnTile t = fullTile(k.b.CreateMul(pair, k.i64c(2)));
@@ -277,8 +298,7 @@ void forEachColumnTile(KernelBuilder &k, const DenseShape &s, bool pairs,
   k.loop("col_tiles", k.i64c(d.fullTiles - paired),
          [&](llvm::Value *tile) { body(fullTile(k.b.CreateAdd(tile, k.i64c(paired)))); });
   if (d.restVectors > 0)
-    body(ColumnTile{k.i64c(d.fullTiles * d.fullWidth()),
-                    k.i64c(d.fullTiles * d.fullWidth() * s.in), d.restVectors, d.restActive});
+    body(restTile());
 }
 
 /// Whether `rows` rows are better run as one clamped or shifted block of mr rows than as
@@ -430,6 +450,10 @@ int64_t denseRuntimePanelFloats(int64_t units, int64_t in, const TargetSpec &tar
   DenseTiling t = denseTiling(units, in, target);
   int64_t width = t.fullTiles > 0 ? t.fullWidth() : int64_t(t.restVectors) * t.lanes;
   return width * kSplit(in).length;
+}
+
+bool denseSplitsColumns(int64_t units, int64_t in, const TargetSpec &target) {
+  return denseTiling(units, in, target).kBlocked;
 }
 
 void emitDenseKernel(KernelBuilder &k) {

@@ -39,6 +39,8 @@ struct DenseTiling {
 
   /// Floats of packed weights per k step in a full tile.
   int64_t fullWidth() const { return int64_t(nv) * lanes; }
+  /// Column tiles in all, the narrower last one included.
+  int64_t columnTiles() const { return fullTiles + (restVectors > 0 ? 1 : 0); }
 };
 
 DenseTiling denseTiling(int64_t units, int64_t in, const TargetSpec &target);
@@ -59,6 +61,13 @@ std::vector<float> packDenseWeights(const float *weights, int64_t units, int64_t
 /// weights come at run time in the user's [units, in] layout: it packs them there one
 /// column tile and pass at a time.
 int64_t denseRuntimePanelFloats(int64_t units, int64_t in, const TargetSpec &target);
+
+/// Whether the kernel of a [units, in] dense layer over packed weights computes a range
+/// of its column tiles (KernelBuilder::tileBegin), so that threads can share a layer
+/// whose weights stream from L3 or memory by columns, each streaming its own part of
+/// them, where a split by rows would stream them all on every thread: the K-blocked
+/// layers.
+bool denseSplitsColumns(int64_t units, int64_t in, const TargetSpec &target);
 
 /// Emits the kernel of a group anchored on a dense node.
 void emitDenseKernel(KernelBuilder &k);

@@ -44,6 +44,11 @@ struct KernelBuilder {
   llvm::Value *panel = nullptr;
   Matrix output;
   llvm::Value *rows = nullptr; // i64
+  /// A dense kernel that computes a range of its column tiles (denseSplitsColumns): the
+  /// tiles tileBegin .. tileEnd (i64) it computes, counting the narrower last one; null
+  /// in every other kernel, which computes all of its output.
+  llvm::Value *tileBegin = nullptr;
+  llvm::Value *tileEnd = nullptr;
 
   llvm::Type *f32() const { return b.getFloatTy(); }
   llvm::Type *i64() const { return b.getInt64Ty(); }

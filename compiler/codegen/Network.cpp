@@ -101,6 +101,42 @@ llvm::Error checkGroup(const ir::Graph &graph, const ir::FusionGroup &group) {
   return llvm::Error::success();
 }
 
+/// Where the entry functions keep the values that groups store and later groups read:
+/// one slice of the scratch buffer each, `batch` rows of its width, one after the other.
+struct ScratchPlan {
+  std::map<ir::ValueId, int64_t> offset; // floats per row before the value
+  int64_t rowFloats = 0;                 // floats per row in all
+};
+
+llvm::Expected<ScratchPlan> planScratch(const ir::Graph &graph) {
+  ScratchPlan plan;
+  for (const ir::FusionGroup &group : graph.groups) {
+    if (group.result() == graph.output)
+      continue;
+    plan.offset[group.result()] = plan.rowFloats;
+    plan.rowFloats += graph.node(group.result()).width;
+  }
+  for (const ir::FusionGroup &group : graph.groups)
+    for (ir::ValueId id : groupMemoryOperands(graph, group))
+      if (graph.node(id).op != ir::Op::Input && id != graph.output && !plan.offset.count(id))
+        return internalError("`" + graph.node(id).name + "` is read but never stored");
+  return plan;
+}
+
+/// The column tiles of `group`'s kernel when it computes a range of them (two more
+/// arguments, after `rows`): a dense kernel over packed weights that
+/// denseSplitsColumns; else 0.
+int64_t rangedColumnTiles(const ir::Graph &graph, const ir::FusionGroup &group,
+                          const TargetSpec &target, bool packedWeights) {
+  const ir::Node &anchor = graph.node(group.nodes.front());
+  if (!packedWeights || anchor.op != ir::Op::Dense)
+    return 0;
+  int64_t in = graph.node(anchor.operands[0]).width;
+  return denseSplitsColumns(anchor.width, in, target)
+             ? denseTiling(anchor.width, in, target).columnTiles()
+             : 0;
+}
+
 class NetworkEmitter {
 public:
   NetworkEmitter(llvm::LLVMContext &context, const ir::Graph &graph, const NetworkOptions &options)
@@ -111,8 +147,26 @@ public:
 private:
   llvm::Error collectParameters();
   llvm::Function *emitKernel(size_t index, const ir::FusionGroup &group, bool define);
-  llvm::Error emitEntry(const std::vector<llvm::Function *> &kernels);
+  void emitEntry(const std::vector<llvm::Function *> &kernels);
+  void emitStepEntry(const std::vector<llvm::Function *> &kernels);
   llvm::Value *returnIf(llvm::Value *condition, int32_t code);
+  /// Every parameter's pointer by key: the embedded globals, or loaded from `params`
+  /// (with `anyNull`, also whether one of them is null).
+  std::map<std::string, llvm::Value *, std::less<>> parameterPointers(llvm::Value *params,
+                                                                      llvm::Value **anyNull);
+  /// Where every value a kernel reads or writes lives: the input, the output, or its
+  /// slice of `scratch` (after `panelFloats` floats of weight panel).
+  std::map<ir::ValueId, llvm::Value *> placeValues(llvm::Value *input, llvm::Value *output,
+                                                   llvm::Value *scratch, int64_t panelFloats,
+                                                   llvm::Value *batch);
+  /// Calls the kernel of group `i` on `rows` rows from `firstRow` (null: 0) of every
+  /// value; `tileBegin`/`tileEnd` only for one that splitsColumns, `panel` only for one
+  /// that takesPanel.
+  void callKernel(llvm::Function *kernel, size_t i,
+                  const std::map<ir::ValueId, llvm::Value *> &where,
+                  const std::map<std::string, llvm::Value *, std::less<>> &paramPtrs,
+                  llvm::Value *panel, llvm::Value *firstRow, llvm::Value *rows,
+                  llvm::Value *tileBegin, llvm::Value *tileEnd);
   /// Whether the kernels read dense weights in the packed layout; else in the user's,
   /// and each dense kernel packs them into a panel of scratch it is passed.
   bool packedWeights() const {
@@ -121,6 +175,11 @@ private:
   /// Whether `group`'s kernel takes a panel argument.
   bool takesPanel(const ir::FusionGroup &group) const {
     return !packedWeights() && graph_.node(group.nodes.front()).op == ir::Op::Dense;
+  }
+  /// Whether `group`'s kernel computes a range of its column tiles, and how many it has.
+  bool splitsColumns(const ir::FusionGroup &group) const { return columnTiles(group) > 0; }
+  int64_t columnTiles(const ir::FusionGroup &group) const {
+    return rangedColumnTiles(graph_, group, options_.target, packedWeights());
   }
 
   llvm::LLVMContext &ctx_;
@@ -132,7 +191,8 @@ private:
   std::map<std::string, size_t, std::less<>> specIndex_;
   /// Embedded: the global holding each parameter, by key.
   std::map<std::string, llvm::GlobalVariable *, std::less<>> globals_;
-  llvm::Function *entry_ = nullptr;
+  ScratchPlan scratch_;
+  llvm::Function *entry_ = nullptr; // the function being emitted, for returnIf
 };
 
 llvm::Expected<std::unique_ptr<llvm::Module>> NetworkEmitter::run() {
@@ -145,6 +205,13 @@ llvm::Expected<std::unique_ptr<llvm::Module>> NetworkEmitter::run() {
     if (llvm::Error e = checkGroup(graph_, group))
       return e;
 
+  if (options_.stepEntry && !packedWeights())
+    return internalError("the step entry needs the parameters packed");
+  llvm::Expected<ScratchPlan> plan = planScratch(graph_);
+  if (!plan)
+    return plan.takeError();
+  scratch_ = std::move(*plan);
+
   module_ = std::make_unique<llvm::Module>(graph_.name, ctx_);
   module_->setTargetTriple(options_.target.triple);
   if (llvm::Error e = collectParameters())
@@ -155,9 +222,11 @@ llvm::Expected<std::unique_ptr<llvm::Module>> NetworkEmitter::run() {
   std::vector<llvm::Function *> kernels;
   for (size_t i = 0; i < graph_.groups.size(); ++i)
     kernels.push_back(emitKernel(i, graph_.groups[i], owner[i] == options_.partition));
-  if (options_.partition == 0)
-    if (llvm::Error e = emitEntry(kernels))
-      return e;
+  if (options_.partition == 0) {
+    emitEntry(kernels);
+    if (options_.stepEntry)
+      emitStepEntry(kernels);
+  }
 
   std::string problems;
   llvm::raw_string_ostream os(problems);
@@ -202,8 +271,9 @@ llvm::Function *NetworkEmitter::emitKernel(size_t index, const ir::FusionGroup &
   std::vector<std::string> keys = groupParameters(graph_, group);
   llvm::Type *ptr = b_.getPtrTy();
   bool panel = takesPanel(group);
+  bool range = splitsColumns(group);
   std::vector<llvm::Type *> argTypes(operands.size() + keys.size() + (panel ? 2 : 1), ptr);
-  argTypes.push_back(b_.getInt64Ty());
+  argTypes.insert(argTypes.end(), range ? 3 : 1, b_.getInt64Ty());
   auto *type = llvm::FunctionType::get(b_.getVoidTy(), argTypes, false);
   std::string name = graph_.name + "_k" + std::to_string(index) + "_" +
                      symbolPart(graph_.node(group.result()).name);
@@ -234,7 +304,13 @@ llvm::Function *NetworkEmitter::emitKernel(size_t index, const ir::FusionGroup &
   arg->setName("out");
   k.output = Matrix{&*arg++, graph_.node(group.result()).width};
   arg->setName("rows");
-  k.rows = &*arg;
+  k.rows = &*arg++;
+  if (range) {
+    arg->setName("tile_begin");
+    k.tileBegin = &*arg++;
+    arg->setName("tile_end");
+    k.tileEnd = &*arg;
+  }
 
   b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
   const ir::Node &anchor = graph_.node(group.nodes.front());
@@ -259,7 +335,70 @@ llvm::Value *NetworkEmitter::returnIf(llvm::Value *condition, int32_t code) {
   return nullptr;
 }
 
-llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kernels) {
+std::map<std::string, llvm::Value *, std::less<>>
+NetworkEmitter::parameterPointers(llvm::Value *params, llvm::Value **anyNull) {
+  std::map<std::string, llvm::Value *, std::less<>> pointers;
+  if (options_.parameters == ParameterSource::Embedded) {
+    for (auto &[key, global] : globals_)
+      pointers[key] = global;
+    return pointers;
+  }
+  llvm::Type *ptr = b_.getPtrTy();
+  llvm::Constant *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
+  if (anyNull)
+    *anyNull = b_.getFalse();
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    llvm::Value *slot = b_.CreateInBoundsGEP(ptr, params, b_.getInt64(i));
+    llvm::Value *p = b_.CreateAlignedLoad(ptr, slot, llvm::Align(8), symbolPart(specs_[i].key));
+    pointers[specs_[i].key] = p;
+    if (anyNull)
+      *anyNull = b_.CreateOr(*anyNull, b_.CreateICmpEQ(p, null));
+  }
+  return pointers;
+}
+
+std::map<ir::ValueId, llvm::Value *>
+NetworkEmitter::placeValues(llvm::Value *input, llvm::Value *output, llvm::Value *scratch,
+                            int64_t panelFloats, llvm::Value *batch) {
+  std::map<ir::ValueId, llvm::Value *> where;
+  where[0] = input;
+  for (auto &[id, offset] : scratch_.offset)
+    where[id] = b_.CreateInBoundsGEP(
+        b_.getFloatTy(), scratch,
+        b_.CreateNSWAdd(b_.getInt64(panelFloats), b_.CreateNSWMul(batch, b_.getInt64(offset))));
+  if (graph_.node(graph_.output).op != ir::Op::Input)
+    where[graph_.output] = output;
+  return where;
+}
+
+void NetworkEmitter::callKernel(llvm::Function *kernel, size_t i,
+                                const std::map<ir::ValueId, llvm::Value *> &where,
+                                const std::map<std::string, llvm::Value *, std::less<>> &paramPtrs,
+                                llvm::Value *panel, llvm::Value *firstRow, llvm::Value *rows,
+                                llvm::Value *tileBegin, llvm::Value *tileEnd) {
+  const ir::FusionGroup &group = graph_.groups[i];
+  auto rowsOf = [&](ir::ValueId id) {
+    llvm::Value *base = where.at(id);
+    if (!firstRow)
+      return base;
+    return b_.CreateInBoundsGEP(b_.getFloatTy(), base,
+                                b_.CreateNSWMul(firstRow, b_.getInt64(graph_.node(id).width)));
+  };
+  std::vector<llvm::Value *> args;
+  for (ir::ValueId id : groupMemoryOperands(graph_, group))
+    args.push_back(rowsOf(id));
+  for (const std::string &key : groupParameters(graph_, group))
+    args.push_back(paramPtrs.at(key));
+  if (takesPanel(group))
+    args.push_back(panel);
+  args.push_back(rowsOf(group.result()));
+  args.push_back(rows);
+  if (splitsColumns(group))
+    args.insert(args.end(), {tileBegin, tileEnd});
+  b_.CreateCall(kernel, args);
+}
+
+void NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kernels) {
   bool embedded = options_.parameters == ParameterSource::Embedded;
   llvm::Type *ptr = b_.getPtrTy();
   llvm::Type *i64 = b_.getInt64Ty();
@@ -284,21 +423,6 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
   output->setName("output");
   batch->setName("batch");
 
-  // Where each stored value lives: the input, the output, or a slice of the scratch
-  // buffer (batch rows of its width, one after the other).
-  std::map<ir::ValueId, int64_t> scratchOffset; // floats per row before the value
-  int64_t scratchRow = 0;
-  for (const ir::FusionGroup &group : graph_.groups) {
-    if (group.result() == graph_.output)
-      continue;
-    scratchOffset[group.result()] = scratchRow;
-    scratchRow += graph_.node(group.result()).width;
-  }
-  for (const ir::FusionGroup &group : graph_.groups)
-    for (ir::ValueId id : groupMemoryOperands(graph_, group))
-      if (graph_.node(id).op != ir::Op::Input && id != graph_.output && !scratchOffset.count(id))
-        return internalError("`" + graph_.node(id).name + "` is read but never stored");
-
   // Dense kernels that pack their own weights share one panel at the start of the
   // scratch buffer, sized for the largest (a whole number of cache lines).
   int64_t panelFloats = 0;
@@ -310,6 +434,7 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
                                               options_.target));
     }
   panelFloats = (panelFloats + 15) / 16 * 16;
+  int64_t scratchRow = scratch_.rowFloats;
   bool useScratch = scratchRow > 0 || panelFloats > 0;
 
   b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", entry_));
@@ -327,21 +452,13 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
   returnIf(b_.CreateOr(b_.CreateICmpEQ(input, null), b_.CreateICmpEQ(output, null)),
            kForwardNullPointer);
 
-  std::map<std::string, llvm::Value *, std::less<>> paramPtrs;
-  if (embedded) {
-    for (auto &[key, global] : globals_)
-      paramPtrs[key] = global;
-  } else if (!specs_.empty()) {
+  if (!embedded && !specs_.empty())
     returnIf(b_.CreateICmpEQ(params, null), kForwardNullPointer);
-    llvm::Value *anyNull = b_.getFalse();
-    for (size_t i = 0; i < specs_.size(); ++i) {
-      llvm::Value *slot = b_.CreateInBoundsGEP(ptr, params, b_.getInt64(i));
-      llvm::Value *p = b_.CreateAlignedLoad(ptr, slot, llvm::Align(8), symbolPart(specs_[i].key));
-      paramPtrs[specs_[i].key] = p;
-      anyNull = b_.CreateOr(anyNull, b_.CreateICmpEQ(p, null));
-    }
+  llvm::Value *anyNull = nullptr;
+  std::map<std::string, llvm::Value *, std::less<>> paramPtrs =
+      parameterPointers(params, &anyNull);
+  if (!embedded && !specs_.empty())
     returnIf(anyNull, kForwardNullPointer);
-  }
 
   // The scratch buffer: stack when it fits, else malloc, in either case starting on a
   // cache line (malloc's block is over-allocated by one line and rounded up), so that the
@@ -391,32 +508,17 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
         "free", llvm::FunctionType::get(b_.getVoidTy(), {ptr}, false));
   }
 
-  std::map<ir::ValueId, llvm::Value *> where;
-  where[0] = input;
-  for (auto &[id, offset] : scratchOffset)
-    where[id] = b_.CreateInBoundsGEP(
-        b_.getFloatTy(), scratch,
-        b_.CreateNSWAdd(b_.getInt64(panelFloats), b_.CreateNSWMul(batch, b_.getInt64(offset))));
-  if (graph_.node(graph_.output).op != ir::Op::Input)
-    where[graph_.output] = output;
-
+  std::map<ir::ValueId, llvm::Value *> where =
+      placeValues(input, output, scratch, panelFloats, batch);
   if (graph_.node(graph_.output).op == ir::Op::Input) {
     llvm::Value *bytes = b_.CreateNSWMul(batch, b_.getInt64(graph_.outputWidth() * 4));
     b_.CreateMemMove(output, llvm::MaybeAlign(4), input, llvm::MaybeAlign(4), bytes);
   }
-
+  // Every kernel computes all of its column tiles.
   for (size_t i = 0; i < graph_.groups.size(); ++i) {
     const ir::FusionGroup &group = graph_.groups[i];
-    std::vector<llvm::Value *> args;
-    for (ir::ValueId id : groupMemoryOperands(graph_, group))
-      args.push_back(where.at(id));
-    for (const std::string &key : groupParameters(graph_, group))
-      args.push_back(paramPtrs.at(key));
-    if (takesPanel(group))
-      args.push_back(scratch);
-    args.push_back(where.at(group.result()));
-    args.push_back(batch);
-    b_.CreateCall(kernels[i], args);
+    llvm::Value *tiles = b_.getInt64(static_cast<uint64_t>(columnTiles(group)));
+    callKernel(kernels[i], i, where, paramPtrs, scratch, nullptr, batch, zero, tiles);
   }
 
   if (useScratch) {
@@ -429,12 +531,84 @@ llvm::Error NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kerne
     b_.SetInsertPoint(done);
   }
   b_.CreateRet(b_.getInt32(kForwardOk));
-  return llvm::Error::success();
+}
+
+void NetworkEmitter::emitStepEntry(const std::vector<llvm::Function *> &kernels) {
+  llvm::Type *ptr = b_.getPtrTy();
+  llvm::Type *i64 = b_.getInt64Ty();
+  auto *type = llvm::FunctionType::get(b_.getVoidTy(), {ptr, ptr, ptr, i64, ptr, i64, i64, i64},
+                                       false);
+  llvm::Function *f = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
+                                             stepEntryName(graph_), *module_);
+  applyTargetAttributes(*f, options_.target);
+  auto arg = f->arg_begin();
+  llvm::Value *params = &*arg++, *input = &*arg++, *output = &*arg++, *batch = &*arg++;
+  llvm::Value *scratch = &*arg++, *group = &*arg++, *part = &*arg++, *parts = &*arg;
+  for (auto [value, name] : {std::pair{params, "params"}, {input, "input"}, {output, "output"},
+                             {batch, "batch"}, {scratch, "scratch"}, {group, "group"},
+                             {part, "part"}, {parts, "parts"}})
+    value->setName(name);
+
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+  std::map<std::string, llvm::Value *, std::less<>> paramPtrs = parameterPointers(params, nullptr);
+  std::map<ir::ValueId, llvm::Value *> where =
+      placeValues(input, output, scratch, /*panelFloats=*/0, batch);
+  // Part p of n: rows batch*p/n .. batch*(p+1)/n; or, in a group with at least n column
+  // tiles, column tiles tiles*p/n .. tiles*(p+1)/n of every row.
+  llvm::Value *one = b_.getInt64(1);
+  auto share = [&](llvm::Value *total, llvm::Value *index) {
+    return b_.CreateSDiv(b_.CreateNSWMul(total, index), parts);
+  };
+  llvm::Value *firstRow = share(batch, part);
+  llvm::Value *rows = b_.CreateSub(share(batch, b_.CreateAdd(part, one)), firstRow, "rows");
+  llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx_, "done", f);
+  llvm::SwitchInst *byGroup =
+      b_.CreateSwitch(group, done, static_cast<unsigned>(graph_.groups.size()));
+  for (size_t i = 0; i < graph_.groups.size(); ++i) {
+    llvm::BasicBlock *body = llvm::BasicBlock::Create(ctx_, "group_" + std::to_string(i), f);
+    byGroup->addCase(b_.getInt64(i), body);
+    b_.SetInsertPoint(body);
+    const ir::FusionGroup &g = graph_.groups[i];
+    if (!splitsColumns(g)) {
+      callKernel(kernels[i], i, where, paramPtrs, nullptr, firstRow, rows, nullptr, nullptr);
+      b_.CreateBr(done);
+      continue;
+    }
+    llvm::Value *tiles = b_.getInt64(static_cast<uint64_t>(columnTiles(g)));
+    llvm::Value *byColumns = b_.CreateICmpSGE(tiles, parts, "by_columns");
+    llvm::Value *zero = b_.getInt64(0);
+    llvm::Value *tileBegin = b_.CreateSelect(byColumns, share(tiles, part), zero);
+    llvm::Value *tileEnd =
+        b_.CreateSelect(byColumns, share(tiles, b_.CreateAdd(part, one)), tiles);
+    callKernel(kernels[i], i, where, paramPtrs, nullptr, b_.CreateSelect(byColumns, zero, firstRow),
+               b_.CreateSelect(byColumns, batch, rows), tileBegin, tileEnd);
+    b_.CreateBr(done);
+  }
+  b_.SetInsertPoint(done);
+  b_.CreateRetVoid();
 }
 
 } // namespace
 
 std::string defaultEntryName(const ir::Graph &graph) { return graph.name + "_forward"; }
+
+std::string stepEntryName(const ir::Graph &graph) { return graph.name + "_step"; }
+
+int64_t stepScratchFloats(const ir::Graph &graph) {
+  llvm::Expected<ScratchPlan> plan = planScratch(graph);
+  if (!plan) {
+    llvm::consumeError(plan.takeError());
+    return 0; // emitNetwork reports it
+  }
+  return plan->rowFloats;
+}
+
+std::vector<int64_t> groupColumnTiles(const ir::Graph &graph, const TargetSpec &target) {
+  std::vector<int64_t> tiles;
+  for (const ir::FusionGroup &group : graph.groups)
+    tiles.push_back(rangedColumnTiles(graph, group, target, /*packedWeights=*/true));
+  return tiles;
+}
 
 std::vector<unsigned> kernelPartitions(const ir::Graph &graph, const TargetSpec &target,
                                        unsigned partitions,

@@ -68,6 +68,9 @@ struct NetworkOptions {
   /// partition 0 defines the entry function (the other modules hold kernels only).
   unsigned partitions = 1;
   unsigned partition = 0;
+  /// Also define the step entry (stepEntryName), in partition 0. Only with the
+  /// parameters as packed arguments (the JIT's mode).
+  bool stepEntry = false;
 };
 
 /// Which of `partitions` modules defines each kernel (one per fusion group): the
@@ -80,6 +83,32 @@ std::vector<unsigned> kernelPartitions(const ir::Graph &graph, const TargetSpec 
 
 /// `<graph.name>_forward`.
 std::string defaultEntryName(const ir::Graph &graph);
+
+/// The step entry (NetworkOptions::stepEntry) runs one fusion group, whole or a part of
+/// its column tiles, so that threads can share a forward pass layer by layer when the
+/// batch is too small to split by rows:
+///
+///   void <graph.name>_step(const float *const *params, const float *input, float *output,
+///                          int64_t batch, float *scratch, int64_t group,
+///                          int64_t part, int64_t parts);
+///
+/// Groups 0 .. groups-1 in order, each called for every part 0 .. parts-1 (on any
+/// threads, at once) before the next group starts, compute what the forward entry does,
+/// to the bit. A part computes rows batch*part/parts .. batch*(part+1)/parts of the
+/// group; but a group with at least `parts` column tiles (groupColumnTiles) computes
+/// tiles tiles*part/parts .. tiles*(part+1)/parts of every row. `scratch` holds
+/// batch * stepScratchFloats(graph) floats, 64-byte aligned, shared by all the parts.
+/// Nothing is checked: the caller checks the arguments as the forward entry does, with
+/// batch > 0 and 1 <= parts.
+std::string stepEntryName(const ir::Graph &graph);
+
+/// Floats per row of the step entry's scratch: the values groups store for later ones.
+int64_t stepScratchFloats(const ir::Graph &graph);
+
+/// Per fusion group, the column tiles the step entry can share between parts (a dense
+/// layer whose weights are too large for L2: Gemm.h, denseSplitsColumns), or 0 for a
+/// group whose parts are always rows.
+std::vector<int64_t> groupColumnTiles(const ir::Graph &graph, const TargetSpec &target);
 
 /// Emits the network (whose fusion groups must be filled). Fails with a message naming
 /// the op for an op the code generator does not support yet, or for missing values.
