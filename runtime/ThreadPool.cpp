@@ -22,12 +22,21 @@ ThreadPool::~ThreadPool() {
     t.join();
 }
 
+namespace {
+constexpr double kSplitFlops = 2e6;
+} // namespace
+
 unsigned rowSlices(int64_t batch, double flopsPerRow, unsigned threads) {
-  constexpr double kSplitFlops = 2e6;
   constexpr int64_t kMinRowsPerSlice = 4;
   if (threads <= 1 || flopsPerRow * double(batch) < kSplitFlops)
     return 1;
   return static_cast<unsigned>(std::clamp<int64_t>(batch / kMinRowsPerSlice, 1, threads));
+}
+
+unsigned groupParts(int64_t batch, double flopsPerRow, int64_t columnTiles, unsigned threads) {
+  if (threads > 1 && columnTiles >= threads && flopsPerRow * double(batch) >= kSplitFlops)
+    return threads;
+  return rowSlices(batch, flopsPerRow, threads);
 }
 
 unsigned ThreadPool::hardwareThreads() {

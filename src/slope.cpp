@@ -10,6 +10,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <limits>
+#include <memory>
 
 namespace slope {
 
@@ -21,11 +24,60 @@ struct Network::Impl {
   std::unique_ptr<backend::JitModule> jit;
   /// Null when forward runs on the calling thread only.
   std::shared_ptr<runtime::ThreadPool> pool;
-  /// Floating-point operations per row, to decide when splitting a batch pays.
+  /// Floating-point operations per row, to decide when splitting a batch pays: of the
+  /// whole network, and of each fusion group.
   double flopsPerRow = 0;
+  std::vector<double> groupFlopsPerRow;
+  /// Whether forward steps through the fusion groups one at a time, each shared by the
+  /// threads (forwardBySteps), rather than giving each thread a slice of rows.
+  bool bySteps = false;
 };
 
 Network::Network(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+namespace {
+
+struct FreeDeleter {
+  void operator()(float *p) const { std::free(p); }
+};
+
+Error outOfScratch() {
+  return Error(driver::errorText("forward: out of memory for the intermediate values"));
+}
+
+/// A forward pass through the JIT's step entry: one fusion group after the other, each
+/// cut into parts for the threads (runtime::groupParts). A layer whose weights stream
+/// from L3 or memory is shared by column tiles, so that each thread streams its own
+/// share of the weights once; slices of rows would each stream all of them.
+void forwardBySteps(const Network::Impl &impl, const float *input, float *output,
+                    int64_t batch) {
+  const backend::JitModule &jit = *impl.jit;
+  int64_t rowFloats = jit.stepScratchFloats(1);
+  constexpr int64_t kLine = 64;
+  if (rowFloats > 0 && batch > (std::numeric_limits<int64_t>::max() - kLine) / 4 / rowFloats)
+    throw outOfScratch();
+  int64_t bytes = (rowFloats * batch * 4 + kLine - 1) / kLine * kLine;
+  std::unique_ptr<float, FreeDeleter> scratch;
+  if (bytes > 0) {
+    scratch.reset(static_cast<float *>(std::aligned_alloc(kLine, size_t(bytes))));
+    if (!scratch)
+      throw outOfScratch();
+  }
+  unsigned threads = impl.pool->threads();
+  for (size_t g = 0; g < jit.groups(); ++g) {
+    unsigned parts =
+        runtime::groupParts(batch, impl.groupFlopsPerRow[g], jit.columnTiles(g), threads);
+    if (parts == 1) {
+      jit.step(input, output, batch, scratch.get(), g, 0, 1);
+      continue;
+    }
+    impl.pool->run(parts, [&](size_t part) {
+      jit.step(input, output, batch, scratch.get(), g, static_cast<unsigned>(part), parts);
+    });
+  }
+}
+
+} // namespace
 
 const std::string &Network::name() const { return impl_->graph.name; }
 int64_t Network::input_size() const { return impl_->graph.inputWidth(); }
@@ -41,12 +93,16 @@ void Network::forward(const float *input, float *output, int64_t batch) const {
     throw Error(driver::errorText("forward: input and output must not be null"));
   if (impl_->jit) {
     const backend::JitModule &jit = *impl_->jit;
+    if (impl_->bySteps) {
+      forwardBySteps(*impl_, input, output, batch);
+      return;
+    }
     // Rows are independent: a large batch is split into contiguous slices of rows.
     unsigned parts =
         impl_->pool ? runtime::rowSlices(batch, impl_->flopsPerRow, impl_->pool->threads()) : 1;
     if (parts == 1) {
       if (jit.forward(input, output, batch) != 0)
-        throw Error(driver::errorText("forward: out of memory for the intermediate values"));
+        throw outOfScratch();
       return;
     }
     const int64_t rows = (batch + parts - 1) / parts;
@@ -58,7 +114,7 @@ void Network::forward(const float *input, float *output, int64_t batch) const {
         failed = true;
     });
     if (failed)
-      throw Error(driver::errorText("forward: out of memory for the intermediate values"));
+      throw outOfScratch();
     return;
   }
   std::vector<float> y = eval::evaluate(impl_->graph, impl_->parameters, input, batch);
@@ -79,16 +135,27 @@ Network compile(const Source &source, const Options &options) {
   passes::runPipeline(impl->graph, pipeline);
   // After the pipeline: values removed as dead read no parameters.
   impl->parameters = driver::loadParameters(impl->graph, options, impl->warnings);
+  auto flopsPerRow = [&](const ir::Node &node) {
+    return node.op == ir::Op::Dense
+               ? 2.0 * double(impl->graph.node(node.operands[0]).width) * double(node.width)
+               : double(node.width);
+  };
   for (const ir::Node &node : impl->graph.nodes)
-    impl->flopsPerRow += node.op == ir::Op::Dense
-                             ? 2.0 * double(impl->graph.node(node.operands[0]).width) * double(node.width)
-                             : double(node.width);
+    impl->flopsPerRow += flopsPerRow(node);
+  for (const ir::FusionGroup &group : impl->graph.groups) {
+    double flops = 0;
+    for (ir::ValueId id : group.nodes)
+      flops += flopsPerRow(impl->graph.node(id));
+    impl->groupFlopsPerRow.push_back(flops);
+  }
   unsigned threads = options.threads ? options.threads : runtime::ThreadPool::hardwareThreads();
   if (threads > 1)
     impl->pool = runtime::ThreadPool::shared(threads);
   if (!options.reference) {
     try {
       impl->jit = backend::JitModule::compile(impl->graph, impl->parameters);
+      for (size_t g = 0; g < impl->jit->groups(); ++g)
+        impl->bySteps |= impl->pool && impl->jit->columnTiles(g) > 0;
     } catch (const backend::CodegenError &e) {
       throw Error(driver::errorText(fmt::format("{}; `--reference` runs it on the reference evaluator", e.what())));
     }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -29,6 +30,17 @@ std::vector<float> inputs(int64_t batch, int64_t width) {
 
 bool close(float a, float b) { return std::fabs(a - b) <= 1e-4f * (1.0f + std::fabs(b)); }
 
+/// The outputs of `a` and `b` (same input and output sizes) on the same `batch` rows.
+std::pair<std::vector<float>, std::vector<float>> forwardBoth(const slope::Network &a,
+                                                              const slope::Network &b,
+                                                              int64_t batch) {
+  std::vector<float> x = inputs(batch, a.input_size());
+  std::vector<float> ya(size_t(batch * a.output_size()), NAN), yb(ya.size(), NAN);
+  a.forward(x.data(), ya.data(), batch);
+  b.forward(x.data(), yb.data(), batch);
+  return {ya, yb};
+}
+
 } // namespace
 
 TEST_CASE("api: JIT agrees with the reference evaluator, on one thread and on several") {
@@ -47,12 +59,36 @@ TEST_CASE("api: JIT agrees with the reference evaluator, on one thread and on se
     for (int64_t batch : {0, 1, 2, 7, 64, 301}) {
       CAPTURE(threads);
       CAPTURE(batch);
-      std::vector<float> x = inputs(batch, 48);
-      std::vector<float> y(size_t(batch * 10), NAN), expected(size_t(batch * 10), NAN);
-      net.forward(x.data(), y.data(), batch);
-      reference.forward(x.data(), expected.data(), batch);
+      auto [y, expected] = forwardBoth(net, reference, batch);
       for (size_t i = 0; i < y.size(); ++i)
         REQUIRE(close(y[i], expected[i]));
+    }
+  }
+}
+
+TEST_CASE("api: layers too large for L2 give the same bits on any number of threads") {
+  // The first layer's weights (1.1 MB) stream from L3 at small batches: threads share it
+  // by column tiles, one layer after the other; the second layer splits by rows.
+  const char *text = R"(network big {
+  input x : f32[1100]
+  h = dense(x, 250) |> leaky_relu(alpha = 0.1)
+  y = dense(h, 30) |> softmax()
+  output y
+}
+)";
+  slope::Options options;
+  options.random_weights_seed = 5;
+  options.threads = 1;
+  slope::Network one = slope::compile_source(text, options);
+  for (unsigned threads : {2u, 3u}) {
+    options.threads = threads;
+    slope::Network net = slope::compile_source(text, options);
+    for (int64_t batch : {1, 2, 5, 9, 40}) {
+      CAPTURE(threads);
+      CAPTURE(batch);
+      auto [y, expected] = forwardBoth(net, one, batch);
+      REQUIRE(y.size() == size_t(batch * 30));
+      CHECK(std::memcmp(y.data(), expected.data(), y.size() * sizeof(float)) == 0);
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+using slope::runtime::groupParts;
 using slope::runtime::rowSlices;
 using slope::runtime::ThreadPool;
 
@@ -22,6 +23,19 @@ TEST_CASE("a forward pass is split into slices of at least 4 rows, above 2 MFLOP
   CHECK(rowSlices(9, 2.2e5, 2) == 1);
   CHECK(rowSlices(10, 2.2e5, 2) == 2);
   CHECK(rowSlices(0, row, 2) == 1);
+}
+
+TEST_CASE("a fusion group is shared by column tiles when it has enough, else by rows") {
+  const double row = 2.1e6; // a 1024 x 1024 layer: 22 column tiles with AVX-512
+  CHECK(groupParts(1, row, 22, 2) == 2); // columns at any batch above 2 MFLOP
+  CHECK(groupParts(3, row, 22, 2) == 2);
+  CHECK(groupParts(1000, row, 22, 4) == 4);
+  CHECK(groupParts(1, row, 22, 1) == 1);
+  CHECK(groupParts(1, 1.9e6, 22, 2) == 1); // too little work to wake a thread
+  CHECK(groupParts(1, row, 3, 4) == 1);    // fewer tiles than threads: rows, as rowSlices
+  CHECK(groupParts(12, row, 3, 4) == 3);
+  CHECK(groupParts(12, row, 0, 4) == 3);
+  CHECK(groupParts(7, row, 0, 2) == 1);
 }
 
 TEST_CASE("thread pool runs every part exactly once") {
