@@ -267,6 +267,20 @@ def threads_section(results, out):
     return misses
 
 
+def latency_section(results, out):
+    out.append("| network | batch | slope, 1 thread | slope, 2 threads | speed-up | "
+               "oneDNN, 2 threads | oneDNN / slope, 2 threads |")
+    out.append("|---|---|---|---|---|---|---|")
+    for network, batch in results.rows("latency"):
+        one = results.best("latency", "slope-1t", network, batch)
+        two = results.best("latency", "slope-2t", network, batch)
+        onednn = results.best("latency", "onednn-2t", network, batch)
+        speedup = f"{one / two:.2f}×" if one and two else "—"
+        ratio = f"{onednn / two:.2f}×" if onednn and two else "—"
+        out.append(f"| {SHAPES.get(network, network)} | {batch} | {fmt_us(one)} | "
+                   f"{fmt_us(two)} | {speedup} | {fmt_us(onednn)} | {ratio} |")
+
+
 def prose(out, *parts):
     """One paragraph, wrapped."""
     out.append(textwrap.fill(" ".join(parts), width=92, break_on_hyphens=False,
@@ -421,6 +435,16 @@ def main():
     if thread_misses:
         prose(out, "Below the 1.8× scaling target in this run: " + "; ".join(
             f"{SHAPES.get(n, n)} × {b} ({s:.2f}×)" for n, b, s in thread_misses) + ".")
+
+    if results.rows("latency"):
+        out += ["## Two threads, small batches", ""]
+        prose(out, "Layers whose weights stream from L3 or memory, where a batch this small",
+              "cannot be split by rows (every thread would stream all the weights): two",
+              "threads share each such layer by column tiles, each streaming its own half of",
+              "the weights (docs/architecture.md, \"Threads\"). Same runs and rounds as above;",
+              "the last column is above 1 where slope is faster.")
+        latency_section(results, out)
+        out.append("")
 
     out += ["## JIT compile time", ""]
     compile_ms = [r["compile_ms"] for r in results.runs

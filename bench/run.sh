@@ -88,6 +88,13 @@ thread_rows=(
   "dense_1024 1024,1024 yes 256"
   "dense_4096 4096,4096 yes 512"
 )
+# Small batches of layers whose weights stream from L3 or memory, for the two-thread
+# latency section (threads share such a layer by columns: docs/architecture.md).
+latency_rows=(
+  "dense_1024 1024,1024 yes 1"
+  "dense_4096 4096,4096 yes 1"
+  "dense_4096 4096,4096 yes 16"
+)
 table_configs=(slope onednn libxsmm openblas openblas-haswell eigen torch)
 thread_configs=(slope-1t slope-2t onednn-2t)
 
@@ -171,6 +178,7 @@ measure_peak
 measure table "${table_configs[@]}" -- "${rows[@]}"
 measure_peak
 measure threads "${thread_configs[@]}" -- "${thread_rows[@]}"
+measure latency "${thread_configs[@]}" -- "${latency_rows[@]}"
 measure_peak
 read -r busy1 steal1 children1 < <(cpu_ticks)
 measure_seconds=$((SECONDS - measure_start))
