@@ -453,9 +453,13 @@ def main():
     if compile_ms:
         median = statistics.median(compile_ms)
         best = min(compile_ms)
-        verdict = ("at the target" if best <= COMPILE_TARGET_MS
-                   else f"**not at the target**, even the fastest is {best / COMPILE_TARGET_MS:.1f}×"
-                   " too slow")
+        if median <= COMPILE_TARGET_MS:
+            verdict = "at the target"
+        elif best <= COMPILE_TARGET_MS:
+            verdict = "**not at the target** by the median, only in the fastest runs"
+        else:
+            verdict = (f"**not at the target**, even the fastest is "
+                       f"{best / COMPILE_TARGET_MS:.1f}× too slow")
         first_ms = [r["first_compile_ms"] for r in results.runs
                     if r.get("config") == "slope" and r.get("network") == "mlp_784_128_64_10"
                     and "first_compile_ms" in r]
