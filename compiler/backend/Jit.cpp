@@ -111,8 +111,8 @@ private:
 };
 
 /// The network's module, optimized, with the kernel ABI the JIT uses (parameters passed
-/// packed in the pointer array); with `partitions` > 1, the part of it that `partition`
-/// defines (codegen::NetworkOptions).
+/// packed in the pointer array, and the step entry besides the forward entry); with
+/// `partitions` > 1, the part of it that `partition` defines (codegen::NetworkOptions).
 struct OptimizedModule {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> module;
@@ -121,7 +121,7 @@ struct OptimizedModule {
 
 OptimizedModule buildModule(const ir::Graph &graph, const CompileOptions &options,
                             llvm::TargetMachine &tm, unsigned partitions = 1,
-                            unsigned partition = 0, bool stepEntry = false) {
+                            unsigned partition = 0) {
   OptimizedModule result;
   result.context = std::make_unique<llvm::LLVMContext>();
   result.target = codegen::targetSpecFor(tm);
@@ -131,7 +131,7 @@ OptimizedModule buildModule(const ir::Graph &graph, const CompileOptions &option
   networkOptions.packedArguments = true;
   networkOptions.partitions = partitions;
   networkOptions.partition = partition;
-  networkOptions.stepEntry = stepEntry;
+  networkOptions.stepEntry = true;
   result.module = check(codegen::emitNetwork(*result.context, graph, networkOptions));
   result.module->setDataLayout(tm.createDataLayout());
   optimizeModule(*result.module, tm, options.optLevel);
@@ -214,7 +214,7 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
     try {
       if (!tm)
         tm.emplace(machines.lease(jtmb, options.optLevel));
-      OptimizedModule built = buildModule(graph, options, **tm, partitions, p, /*stepEntry=*/true);
+      OptimizedModule built = buildModule(graph, options, **tm, partitions, p);
       objects[p] = check(emitMachineCode(*built.module, **tm, llvm::CodeGenFileType::ObjectFile));
     } catch (...) {
       errors[p] = std::current_exception();
