@@ -21,6 +21,16 @@ const char *kMlp = R"(network mlp {
 }
 )";
 
+// The first layer's weights (1.1 MB) stream from L3 at small batches: threads share it
+// by column tiles, one layer after the other; the second layer splits by rows.
+const char *kBig = R"(network big {
+  input x : f32[1100]
+  h = dense(x, 250) |> leaky_relu(alpha = 0.1)
+  y = dense(h, 30) |> softmax()
+  output y
+}
+)";
+
 std::vector<float> inputs(int64_t batch, int64_t width) {
   std::vector<float> x(size_t(batch * width));
   for (size_t i = 0; i < x.size(); ++i)
@@ -67,15 +77,7 @@ TEST_CASE("api: JIT agrees with the reference evaluator, on one thread and on se
 }
 
 TEST_CASE("api: layers too large for L2 give the same bits on any number of threads") {
-  // The first layer's weights (1.1 MB) stream from L3 at small batches: threads share it
-  // by column tiles, one layer after the other; the second layer splits by rows.
-  const char *text = R"(network big {
-  input x : f32[1100]
-  h = dense(x, 250) |> leaky_relu(alpha = 0.1)
-  y = dense(h, 30) |> softmax()
-  output y
-}
-)";
+  const char *text = kBig;
   slope::Options options;
   options.random_weights_seed = 5;
   options.threads = 1;
@@ -94,26 +96,30 @@ TEST_CASE("api: layers too large for L2 give the same bits on any number of thre
 }
 
 TEST_CASE("api: one network called from several threads at once") {
-  slope::Options options;
-  options.random_weights_seed = 11;
-  options.threads = 2; // each call may also use the pool: callers contend for it
-  slope::Network net = slope::compile_source(kMlp, options);
-  const int64_t batch = 257;
-  std::vector<float> x = inputs(batch, 48);
-  std::vector<float> expected(size_t(batch * 10));
-  net.forward(x.data(), expected.data(), batch);
+  // The MLP splits its batch by rows; the big network runs layer by layer, its first
+  // layer by column tiles.
+  for (auto [text, batch] : {std::pair{kMlp, int64_t(257)}, {kBig, int64_t(3)}}) {
+    slope::Options options;
+    options.random_weights_seed = 11;
+    options.threads = 2; // each call may also use the pool: callers contend for it
+    slope::Network net = slope::compile_source(text, options);
+    CAPTURE(net.name());
+    std::vector<float> x = inputs(batch, net.input_size());
+    std::vector<float> expected(size_t(batch * net.output_size()));
+    net.forward(x.data(), expected.data(), batch);
 
-  std::vector<std::vector<float>> results(4, std::vector<float>(expected.size()));
-  std::vector<std::thread> callers;
-  for (auto &y : results)
-    callers.emplace_back([&] {
-      for (int repeat = 0; repeat < 30; ++repeat)
-        net.forward(x.data(), y.data(), batch);
-    });
-  for (std::thread &t : callers)
-    t.join();
-  for (const auto &y : results)
-    CHECK(std::memcmp(y.data(), expected.data(), y.size() * sizeof(float)) == 0);
+    std::vector<std::vector<float>> results(4, std::vector<float>(expected.size()));
+    std::vector<std::thread> callers;
+    for (auto &y : results)
+      callers.emplace_back([&] {
+        for (int repeat = 0; repeat < 30; ++repeat)
+          net.forward(x.data(), y.data(), batch);
+      });
+    for (std::thread &t : callers)
+      t.join();
+    for (const auto &y : results)
+      CHECK(std::memcmp(y.data(), expected.data(), y.size() * sizeof(float)) == 0);
+  }
 }
 
 TEST_CASE("api: errors carry the command line's text") {
