@@ -57,22 +57,27 @@ void forwardBySteps(const Network::Impl &impl, const float *input, float *output
   if (rowFloats > 0 && batch > (std::numeric_limits<int64_t>::max() - kLine) / 4 / rowFloats)
     throw outOfScratch();
   int64_t bytes = (rowFloats * batch * 4 + kLine - 1) / kLine * kLine;
-  std::unique_ptr<float, FreeDeleter> scratch;
-  if (bytes > 0) {
-    scratch.reset(static_cast<float *>(std::aligned_alloc(kLine, size_t(bytes))));
-    if (!scratch)
+  // On the stack when small, as the forward entry keeps its own (docs/codegen.md).
+  constexpr int64_t kStackBytes = 16 * 1024;
+  alignas(kLine) float onStack[kStackBytes / sizeof(float)];
+  std::unique_ptr<float, FreeDeleter> onHeap;
+  float *scratch = onStack;
+  if (bytes > kStackBytes) {
+    onHeap.reset(static_cast<float *>(std::aligned_alloc(kLine, size_t(bytes))));
+    if (!onHeap)
       throw outOfScratch();
+    scratch = onHeap.get();
   }
   unsigned threads = impl.pool->threads();
   for (size_t g = 0; g < jit.groups(); ++g) {
     unsigned parts =
         runtime::groupParts(batch, impl.groupFlopsPerRow[g], jit.columnTiles(g), threads);
     if (parts == 1) {
-      jit.step(input, output, batch, scratch.get(), g, 0, 1);
+      jit.step(input, output, batch, scratch, g, 0, 1);
       continue;
     }
     impl.pool->run(parts, [&](size_t part) {
-      jit.step(input, output, batch, scratch.get(), g, static_cast<unsigned>(part), parts);
+      jit.step(input, output, batch, scratch, g, static_cast<unsigned>(part), parts);
     });
   }
 }
