@@ -23,20 +23,40 @@ ThreadPool::~ThreadPool() {
 }
 
 namespace {
-constexpr double kSplitFlops = 2e6;
+
+/// Whether `flops` of work pay for splitting: 2 MFLOP when the workers are awake, 20
+/// MFLOP when a sleeping one must be woken.
+bool worthSplitting(double flops, bool workersAwake) {
+  constexpr double kSplitFlops = 2e6;
+  constexpr double kWakeFlops = 2e7;
+  return flops >= (workersAwake ? kSplitFlops : kWakeFlops);
+}
+
 } // namespace
 
-unsigned rowSlices(int64_t batch, double flopsPerRow, unsigned threads) {
+unsigned rowSlices(int64_t batch, double flopsPerRow, unsigned threads, bool workersAwake) {
   constexpr int64_t kMinRowsPerSlice = 4;
-  if (threads <= 1 || flopsPerRow * double(batch) < kSplitFlops)
+  if (threads <= 1 || !worthSplitting(flopsPerRow * double(batch), workersAwake))
     return 1;
   return static_cast<unsigned>(std::clamp<int64_t>(batch / kMinRowsPerSlice, 1, threads));
 }
 
-unsigned groupParts(int64_t batch, double flopsPerRow, int64_t columnTiles, unsigned threads) {
-  if (threads > 1 && columnTiles >= threads && flopsPerRow * double(batch) >= kSplitFlops)
+unsigned groupParts(int64_t batch, double flopsPerRow, int64_t columnTiles, unsigned threads,
+                    bool workersAwake) {
+  if (threads > 1 && columnTiles >= threads &&
+      worthSplitting(flopsPerRow * double(batch), workersAwake))
     return threads;
-  return rowSlices(batch, flopsPerRow, threads);
+  return rowSlices(batch, flopsPerRow, threads, workersAwake);
+}
+
+void ThreadPool::wake() {
+  if (awake())
+    return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
 }
 
 unsigned ThreadPool::hardwareThreads() {
@@ -107,7 +127,9 @@ void ThreadPool::workerLoop() {
            std::chrono::steady_clock::now() < spinUntil)
       std::this_thread::yield();
     std::unique_lock<std::mutex> lock(mutex_);
+    sleeping_.fetch_add(1, std::memory_order_relaxed);
     wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+    sleeping_.fetch_sub(1, std::memory_order_relaxed);
     seen = generation_.load(std::memory_order_acquire);
     if (stopping_)
       return;

@@ -27,7 +27,13 @@ namespace slope::runtime {
 /// work per row has weights larger than L2: a slice of fewer rows mostly waits for them
 /// (1024 x 1024 at batch 2 took 63 us on two threads, 41 us on one; at batch 8, 4 rows
 /// each, 72 us against 77).
-unsigned rowSlices(int64_t batch, double flopsPerRow, unsigned threads);
+///
+/// With `workersAwake` false (the workers sleep: no job for a while), only work of at
+/// least 20 MFLOP (about 100 us) is split: waking a sleeping thread takes tens of
+/// microseconds, which a sporadic call of less work would pay in latency (1024 x 1024 at
+/// batch 1, called every millisecond: 56-90 us on two threads against 51-75 us on one).
+unsigned rowSlices(int64_t batch, double flopsPerRow, unsigned threads,
+                   bool workersAwake = true);
 
 /// How many parts one fusion group is cut into on `threads` threads when a forward pass
 /// runs the groups one at a time (the JIT's step entry): one below about 10 us of work,
@@ -36,7 +42,9 @@ unsigned rowSlices(int64_t batch, double flopsPerRow, unsigned threads);
 /// streams its own share of the weights, which pays at every batch size (4096 x 4096
 /// at batch 1: 750 us on two threads against 2500 us by rows; at batch 64, 6.6 ms
 /// against 8.4 ms); else by rows, as rowSlices.
-unsigned groupParts(int64_t batch, double flopsPerRow, int64_t columnTiles, unsigned threads);
+/// `workersAwake` as for rowSlices.
+unsigned groupParts(int64_t batch, double flopsPerRow, int64_t columnTiles, unsigned threads,
+                    bool workersAwake = true);
 
 class ThreadPool {
 public:
@@ -47,6 +55,15 @@ public:
   ThreadPool &operator=(const ThreadPool &) = delete;
 
   unsigned threads() const { return static_cast<unsigned>(workers_.size()) + 1; }
+
+  /// Whether no worker sleeps: each is in a job or spinning for the next one (as it
+  /// does for a while after each job), so that a job starts without a wake-up.
+  bool awake() const { return sleeping_.load(std::memory_order_relaxed) == 0; }
+
+  /// Wakes the sleeping workers without a job: they spin for the next one for a while,
+  /// as after a job. For a caller that ran alone because they slept, so that its next
+  /// call, if it comes soon, finds them awake.
+  void wake();
 
   void run(size_t parts, const std::function<void(size_t)> &fn);
 
@@ -82,6 +99,7 @@ private:
   std::condition_variable done_;
   Job *job_ = nullptr; // the posted job; guarded by mutex_
   std::atomic<uint64_t> generation_{0};
+  std::atomic<unsigned> sleeping_{0}; // workers waiting on wake_
   bool stopping_ = false;
 };
 

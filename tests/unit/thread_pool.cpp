@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -36,6 +38,39 @@ TEST_CASE("a fusion group is shared by column tiles when it has enough, else by 
   CHECK(groupParts(12, row, 3, 4) == 3);
   CHECK(groupParts(12, row, 0, 4) == 3);
   CHECK(groupParts(7, row, 0, 2) == 1);
+}
+
+TEST_CASE("sleeping workers are woken only for 20 MFLOP or more") {
+  const double row = 2.1e6; // a 1024 x 1024 layer
+  CHECK(groupParts(1, row, 22, 2, /*workersAwake=*/false) == 1);
+  CHECK(groupParts(9, row, 22, 2, false) == 1);
+  CHECK(groupParts(10, row, 22, 2, false) == 2);
+  CHECK(rowSlices(9, row, 2, false) == 1);
+  CHECK(rowSlices(10, row, 2, false) == 2);
+  CHECK(rowSlices(9, row, 2, true) == 2);
+}
+
+TEST_CASE("thread pool workers sleep after a while, and wake() wakes them") {
+  using namespace std::chrono_literals;
+  ThreadPool pool(2);
+  // Polls without sleeping: a woken worker is awake for only its 200 us of spinning.
+  auto waitFor = [](const std::function<bool()> &condition) {
+    for (auto until = std::chrono::steady_clock::now() + 5s;
+         std::chrono::steady_clock::now() < until; std::this_thread::yield())
+      if (condition())
+        return true;
+    return false;
+  };
+  // Workers spin for 200 us after starting (and after each job), then sleep.
+  CHECK(waitFor([&] { return !pool.awake(); }));
+  pool.wake();
+  CHECK(waitFor([&] { return pool.awake(); }));
+  CHECK(waitFor([&] { return !pool.awake(); }));
+  // A job still runs every part, and the workers then spin again before they sleep.
+  std::atomic<int> ran{0};
+  pool.run(2, [&](size_t) { ++ran; });
+  CHECK(ran == 2);
+  CHECK(waitFor([&] { return !pool.awake(); }));
 }
 
 TEST_CASE("thread pool runs every part exactly once") {
