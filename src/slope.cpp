@@ -33,19 +33,20 @@ struct Network::Impl {
   /// threads (forwardBySteps), rather than giving each thread a slice of rows.
   bool bySteps = false;
   /// When a forward call last ran alone because the workers slept (steady clock, ns).
-  mutable std::atomic<int64_t> lastForwardNs{0};
+  mutable std::atomic<int64_t> lastRanAloneNs{0};
 
-  /// For a call that ran alone because the workers slept: whether the previous such call
-  /// was less than 300 us ago, i.e. calls come in a loop, and workers woken now will
-  /// still spin when the next one comes. A sporadic caller does not wake them: on a
-  /// virtual machine the wake-up of a halted core cost it more than a split would save
-  /// (1024 x 1024 at batch 1, called every millisecond and waking them each time: 90th
-  /// percentile 121 us against 85 us on one thread).
-  bool callsInALoop() const {
+  /// After a call that ran alone only because the workers slept (runtime::rowSlices):
+  /// wakes them if the previous such call was less than 300 us before, i.e. calls come
+  /// in a loop, so that the next call finds them spinning and splits. A sporadic caller
+  /// does not wake them: on a virtual machine the wake-up of a halted core cost it more
+  /// than a split would save (1024 x 1024 at batch 1, called every millisecond and waking
+  /// them each time: 90th percentile 121 us against 85 us on one thread).
+  void ranAlone() const {
     int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now().time_since_epoch())
                       .count();
-    return now - lastForwardNs.exchange(now, std::memory_order_relaxed) < 300'000;
+    if (now - lastRanAloneNs.exchange(now, std::memory_order_relaxed) < 300'000)
+      pool->wake();
   }
 };
 
@@ -90,13 +91,12 @@ void forwardBySteps(const Network::Impl &impl, const float *input, float *output
     return runtime::groupParts(batch, impl.groupFlopsPerRow[g], jit.columnTiles(g), threads,
                                workersAwake);
   };
-  // Work too small to wake a sleeping worker runs on the caller, which wakes the
-  // workers when it is done (not before: they would spin beside it), so that a next call
-  // that comes soon, as in a loop of calls, finds them spinning.
-  bool wakeAfter = false;
+  // Work too small to wake a sleeping worker runs on the caller (Impl::ranAlone after,
+  // not before: woken workers would spin beside it).
+  bool ranAlone = false;
   for (size_t g = 0; g < jit.groups(); ++g) {
     unsigned parts = partsOf(g, awake);
-    wakeAfter |= !awake && parts < partsOf(g, true);
+    ranAlone |= !awake && parts < partsOf(g, true);
     if (parts == 1) {
       jit.step(input, output, batch, scratch, g, 0, 1);
       continue;
@@ -105,8 +105,8 @@ void forwardBySteps(const Network::Impl &impl, const float *input, float *output
       jit.step(input, output, batch, scratch, g, static_cast<unsigned>(part), parts);
     });
   }
-  if (wakeAfter && impl.callsInALoop())
-    impl.pool->wake();
+  if (ranAlone)
+    impl.ranAlone();
 }
 
 } // namespace
@@ -130,21 +130,19 @@ void Network::forward(const float *input, float *output, int64_t batch) const {
       return;
     }
     // Rows are independent: a large batch is split into contiguous slices of rows. Work
-    // too small to wake a sleeping worker runs on the caller, which then wakes the
-    // workers, as forwardBySteps does.
+    // too small to wake a sleeping worker runs on the caller (Impl::ranAlone after).
     unsigned parts = 1;
-    bool wakeAfter = false;
+    bool ranAlone = false;
     if (impl_->pool) {
       unsigned threads = impl_->pool->threads();
       const bool awake = impl_->pool->awake();
       parts = runtime::rowSlices(batch, impl_->flopsPerRow, threads, awake);
-      wakeAfter = !awake && parts < runtime::rowSlices(batch, impl_->flopsPerRow, threads, true) &&
-                  impl_->callsInALoop();
+      ranAlone = !awake && parts < runtime::rowSlices(batch, impl_->flopsPerRow, threads, true);
     }
     if (parts == 1) {
       int32_t status = jit.forward(input, output, batch);
-      if (wakeAfter)
-        impl_->pool->wake();
+      if (ranAlone)
+        impl_->ranAlone();
       if (status != 0)
         throw outOfScratch();
       return;
@@ -179,17 +177,17 @@ Network compile(const Source &source, const Options &options) {
   passes::runPipeline(impl->graph, pipeline);
   // After the pipeline: values removed as dead read no parameters.
   impl->parameters = driver::loadParameters(impl->graph, options, impl->warnings);
-  auto flopsPerRow = [&](const ir::Node &node) {
+  auto nodeFlops = [&](const ir::Node &node) {
     return node.op == ir::Op::Dense
                ? 2.0 * double(impl->graph.node(node.operands[0]).width) * double(node.width)
                : double(node.width);
   };
   for (const ir::Node &node : impl->graph.nodes)
-    impl->flopsPerRow += flopsPerRow(node);
+    impl->flopsPerRow += nodeFlops(node);
   for (const ir::FusionGroup &group : impl->graph.groups) {
     double flops = 0;
     for (ir::ValueId id : group.nodes)
-      flops += flopsPerRow(impl->graph.node(id));
+      flops += nodeFlops(impl->graph.node(id));
     impl->groupFlopsPerRow.push_back(flops);
   }
   unsigned threads = options.threads ? options.threads : runtime::ThreadPool::hardwareThreads();
