@@ -1,6 +1,6 @@
 /* Times dense_1024_forward (bench/networks/dense_1024.slope) compiled by `slope compile`,
  * with the weights embedded or, with -DUSER_LAYOUT, passed at run time in the user's
- * [units, in] layout: median us per call for batches 1, 16 and 256, >= 0.3 s each.
+ * [units, in] layout: median us per call for batches 1, 4, 16 and 256, >= 0.3 s each.
  * Built and run by bench/aot/run.sh. */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime under -std=c99 */
 #include <stdio.h>
@@ -32,8 +32,8 @@ int main(void) {
     bias[i] = 0.1f;
   dense_1024_params params = {weight, bias};
 #endif
-  const int batches[] = {1, 16, 256};
-  for (int b = 0; b < 3; ++b) {
+  const int batches[] = {1, 4, 16, 256};
+  for (int b = 0; b < (int)(sizeof batches / sizeof batches[0]); ++b) {
     int batch = batches[b];
     float *x = malloc(sizeof(float) * kIn * batch), *y = malloc(sizeof(float) * kOut * batch);
     for (long i = 0; i < (long)kIn * batch; ++i)

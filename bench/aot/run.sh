@@ -2,7 +2,7 @@
 # The cost of passing weights at run time to a `slope compile` object: the 1024 -> 1024
 # layer of bench/networks/dense_1024.slope compiled with its weights embedded and without
 # (the function then takes them in the user's [units, in] layout and packs them on every
-# call), each linked with a C driver (driver.c) and timed at batch 1, 16 and 256.
+# call), each linked with a C driver (driver.c) and timed at batch 1, 4, 16 and 256.
 #
 #   bench/aot/run.sh [SLOPE]     # SLOPE: the slope program (default: build-bench/slope)
 #

@@ -157,6 +157,86 @@ void prefetchWeights(KernelBuilder &k, const DenseShape &s, const ColumnTile &t,
                             k.b.getInt32(3), k.b.getInt32(1)});
 }
 
+/// Transposes a square matrix of vectors (lanes x lanes, lanes a power of two) in
+/// registers: log2(lanes) rounds that swap the off-diagonal blocks of each size, two
+/// two-source shuffles per pair of vectors per round.
+void transposeInRegisters(llvm::IRBuilder<> &b, std::vector<llvm::Value *> &m) {
+  int n = static_cast<int>(m.size());
+  for (int h = n / 2; h >= 1; h /= 2)
+    for (int i = 0; i < n; ++i) {
+      if (i & h)
+        continue;
+      std::vector<int> low(n), high(n);
+      for (int j = 0; j < n; ++j) {
+        low[j] = (j & h) ? n + j - h : j;
+        high[j] = (j & h) ? n + j : j + h;
+      }
+      llvm::Value *a = b.CreateShuffleVector(m[i], m[i + h], low);
+      llvm::Value *c = b.CreateShuffleVector(m[i], m[i + h], high);
+      m[i] = a;
+      m[i + h] = c;
+    }
+}
+
+/// Vector v of column tile `t` for the `count` inputs from absolute k `k0`, read from the
+/// user's row-major [units, in] layout: `lanes` units' runs along k (zeros past the
+/// tile's last unit and past `count`), transposed in registers, so that element j is
+/// W[first unit of the vector .. +lanes, k0 + j], what the packed layout holds per k.
+std::vector<llvm::Value *> userLayoutBlock(KernelBuilder &k, const DenseShape &s,
+                                           const ColumnTile &t, unsigned v, llvm::Value *k0,
+                                           unsigned count) {
+  llvm::IRBuilder<> &b = k.b;
+  unsigned lanes = k.target.lanes;
+  unsigned active = v + 1 == t.nv ? t.lastActive : lanes;
+  std::vector<llvm::Value *> m(lanes, llvm::ConstantAggregateZero::get(k.vec()));
+  for (unsigned i = 0; i < active; ++i) {
+    llvm::Value *unit = b.CreateAdd(t.firstColumn, k.i64c(v * lanes + i));
+    m[i] = k.loadVector(s.weights, b.CreateAdd(b.CreateMul(unit, k.i64c(s.in)), k0),
+                        k.laneMask(count));
+  }
+  transposeInRegisters(b, m);
+  return m;
+}
+
+/// The sums of a tile over the inputs of `kr` with its weights read straight from the
+/// user's layout, without a panel: a lanes x lanes block at a time, transposed in
+/// registers (userLayoutBlock) and used at once. One vector of units after the other
+/// runs over the whole pass, so that `lanes` rows of the weights stream at once, as the
+/// panel packer reads them. Every accumulator still adds its terms in increasing k, as
+/// over packed weights.
+std::vector<llvm::Value *> userLayoutSums(KernelBuilder &k, const DenseShape &s,
+                                          const ColumnTile &t, unsigned mr,
+                                          const std::vector<llvm::Value *> &xRow,
+                                          std::vector<llvm::Value *> acc, const KRange &kr) {
+  llvm::IRBuilder<> &b = k.b;
+  unsigned lanes = k.target.lanes;
+  int64_t chunks = kr.length / lanes;
+  unsigned rest = static_cast<unsigned>(kr.length % lanes);
+  for (unsigned v = 0; v < t.nv; ++v) {
+    auto block = [&](llvm::Value *k0, unsigned count, std::vector<llvm::Value *> &c) {
+      std::vector<llvm::Value *> m = userLayoutBlock(k, s, t, v, k0, count);
+      for (unsigned j = 0; j < count; ++j) {
+        llvm::Value *kk = b.CreateAdd(k0, k.i64c(j));
+        for (unsigned r = 0; r < mr; ++r)
+          c[r] = b.CreateIntrinsic(llvm::Intrinsic::fmuladd, {k.vec()},
+                                   {k.broadcast(xRow[r], kk), m[j], c[r]});
+      }
+    };
+    std::vector<llvm::Value *> sums(mr);
+    for (unsigned r = 0; r < mr; ++r)
+      sums[r] = acc[r * t.nv + v];
+    sums = k.loop("k_blocks", k.i64c(chunks), std::move(sums),
+                  [&](llvm::Value *i, std::vector<llvm::Value *> &c) {
+                    block(b.CreateAdd(kr.k0, b.CreateMul(i, k.i64c(lanes))), lanes, c);
+                  });
+    if (rest)
+      block(b.CreateAdd(kr.k0, k.i64c(chunks * lanes)), rest, sums);
+    for (unsigned r = 0; r < mr; ++r)
+      acc[r * t.nv + v] = sums[r];
+  }
+  return acc;
+}
+
 /// One register tile: rows row0 .. row0+mr of column tile `t`. With `lastRow` set, rows
 /// past it are clamped to it: they load, compute and store exactly what row `lastRow`
 /// does, so a tail of fewer than mr rows runs the full tile with nothing to mask.
@@ -201,7 +281,9 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, const ColumnTi
         init[r * nv + v] = k.loadVector(outRow[r], inRow(v), maskOf(v));
 
   std::vector<llvm::Value *> acc =
-      k.loop("k", k.i64c(kr.length), init, [&](llvm::Value *i, std::vector<llvm::Value *> &c) {
+      !s.weightsPacked
+          ? userLayoutSums(k, s, t, mr, xRow, init, kr)
+          : k.loop("k", k.i64c(kr.length), init, [&](llvm::Value *i, std::vector<llvm::Value *> &c) {
         llvm::Value *kk = b.CreateAdd(kr.k0, i);
         std::vector<llvm::Value *> w(nv);
         for (unsigned v = 0; v < nv; ++v)
@@ -347,27 +429,6 @@ void forEachRowBlock(KernelBuilder &k, const DenseShape &s, bool shiftLast,
          [&](llvm::Value *r) { body(1, b.CreateAdd(done, r), nullptr); });
 }
 
-/// Transposes a square matrix of vectors (lanes x lanes, lanes a power of two) in
-/// registers: log2(lanes) rounds that swap the off-diagonal blocks of each size, two
-/// two-source shuffles per pair of vectors per round.
-void transposeInRegisters(llvm::IRBuilder<> &b, std::vector<llvm::Value *> &m) {
-  int n = static_cast<int>(m.size());
-  for (int h = n / 2; h >= 1; h /= 2)
-    for (int i = 0; i < n; ++i) {
-      if (i & h)
-        continue;
-      std::vector<int> low(n), high(n);
-      for (int j = 0; j < n; ++j) {
-        low[j] = (j & h) ? n + j - h : j;
-        high[j] = (j & h) ? n + j : j + h;
-      }
-      llvm::Value *a = b.CreateShuffleVector(m[i], m[i + h], low);
-      llvm::Value *c = b.CreateShuffleVector(m[i], m[i + h], high);
-      m[i] = a;
-      m[i + h] = c;
-    }
-}
-
 /// Packs the weights of column tile `t` for the inputs of `kr` from the user's
 /// row-major [units, in] layout into `panel`, k-major (`t.nv * lanes` floats per k, zero
 /// past `units`), the layout a packed tile reads: lanes x lanes blocks are loaded along k
@@ -377,19 +438,11 @@ void packPanel(KernelBuilder &k, const DenseShape &s, const ColumnTile &t, const
   llvm::IRBuilder<> &b = k.b;
   unsigned lanes = k.target.lanes;
   int64_t width = int64_t(t.nv) * lanes;
-  llvm::Constant *zero = llvm::ConstantAggregateZero::get(k.vec());
   // Vector v of the tile for the k's kk .. kk+count of the pass (kk relative to its
   // start). One vector of units at a time, so that `lanes` rows of the weights stream
   // at once, not the tile's nv * lanes.
   auto block = [&](unsigned v, llvm::Value *kk, unsigned count) {
-    unsigned active = v + 1 == t.nv ? t.lastActive : lanes;
-    std::vector<llvm::Value *> m(lanes, zero);
-    for (unsigned i = 0; i < active; ++i) {
-      llvm::Value *unit = b.CreateAdd(t.firstColumn, k.i64c(v * lanes + i));
-      llvm::Value *index = b.CreateAdd(b.CreateMul(unit, k.i64c(s.in)), b.CreateAdd(kr.k0, kk));
-      m[i] = k.loadVector(s.weights, index, k.laneMask(count));
-    }
-    transposeInRegisters(b, m);
+    std::vector<llvm::Value *> m = userLayoutBlock(k, s, t, v, b.CreateAdd(kr.k0, kk), count);
     for (unsigned j = 0; j < count; ++j)
       k.storeVector(m[j], panel,
                     b.CreateAdd(b.CreateMul(b.CreateAdd(kk, k.i64c(j)), k.i64c(width)),
@@ -444,6 +497,32 @@ void emitKPasses(KernelBuilder &k, const DenseShape &s) {
   emitKPass(k, s, KRange{k.i64c((split.passes - 1) * kc), split.lastLength, false, true});
 }
 
+/// Up to s.tiling.mr / 2 rows (k.rows, known at run time), one tile of exactly that
+/// many rows per column tile over the whole K; more rows run `otherwise`.
+void emitFewRowsOrElse(KernelBuilder &k, const DenseShape &s,
+                       const std::function<void()> &otherwise) {
+  llvm::IRBuilder<> &b = k.b;
+  const int64_t fewRows = s.tiling.mr / 2;
+  llvm::BasicBlock *more = llvm::BasicBlock::Create(b.getContext(), "more_rows", k.function);
+  llvm::BasicBlock *done = llvm::BasicBlock::Create(b.getContext(), "dense_done", k.function);
+  llvm::SwitchInst *byRows = b.CreateSwitch(k.rows, more, static_cast<unsigned>(fewRows));
+  KRange all{k.i64c(0), s.in, true, true};
+  for (int64_t rows = 1; rows <= fewRows; ++rows) {
+    llvm::BasicBlock *body =
+        llvm::BasicBlock::Create(b.getContext(), "rows_" + std::to_string(rows), k.function);
+    byRows->addCase(b.getInt64(static_cast<uint64_t>(rows)), body);
+    b.SetInsertPoint(body);
+    forEachColumnTile(k, s, /*pairs=*/false, [&](const ColumnTile &t) {
+      emitTile(k, s, static_cast<unsigned>(rows), t, k.i64c(0), nullptr, all);
+    });
+    b.CreateBr(done);
+  }
+  b.SetInsertPoint(more);
+  otherwise();
+  b.CreateBr(done);
+  b.SetInsertPoint(done);
+}
+
 } // namespace
 
 int64_t denseRuntimePanelFloats(int64_t units, int64_t in, const TargetSpec &target) {
@@ -475,8 +554,11 @@ void emitDenseKernel(KernelBuilder &k) {
   // Weights passed at run time in the user's layout are packed by the kernel itself, one
   // column tile and pass at a time, into a panel that the row blocks then share: the
   // K-blocked order (column tiles outside rows) whatever their size.
+  // At a few rows each weight serves so few multiply-adds that writing it to the panel
+  // and reading it back cost more than they do: the tiles read the user's layout and
+  // transpose it in registers instead (userLayoutSums), panel-free.
   if (!s.weightsPacked) {
-    emitKPasses(k, s);
+    emitFewRowsOrElse(k, s, [&] { emitKPasses(k, s); });
     return;
   }
   if (!s.tiling.kBlocked) {
@@ -497,28 +579,9 @@ void emitDenseKernel(KernelBuilder &k) {
   // over the whole K, so that the weights stream once, front to back, prefetched ahead.
   // (Up to mr - 1 rows would pay too, less and less, for two more tile instances per row
   // count to compile.)
-  llvm::IRBuilder<> &b = k.b;
-  const int64_t fewRows = s.tiling.mr / 2;
-  llvm::BasicBlock *blocked = llvm::BasicBlock::Create(b.getContext(), "blocked", k.function);
-  llvm::BasicBlock *done = llvm::BasicBlock::Create(b.getContext(), "dense_done", k.function);
-  llvm::SwitchInst *byRows = b.CreateSwitch(k.rows, blocked, static_cast<unsigned>(fewRows));
-  KRange all{k.i64c(0), s.in, true, true};
   DenseShape streaming = s;
   streaming.streamWeights = true;
-  for (int64_t rows = 1; rows <= fewRows; ++rows) {
-    llvm::BasicBlock *body =
-        llvm::BasicBlock::Create(b.getContext(), "rows_" + std::to_string(rows), k.function);
-    byRows->addCase(b.getInt64(static_cast<uint64_t>(rows)), body);
-    b.SetInsertPoint(body);
-    forEachColumnTile(k, streaming, /*pairs=*/false, [&](const ColumnTile &t) {
-      emitTile(k, streaming, static_cast<unsigned>(rows), t, k.i64c(0), nullptr, all);
-    });
-    b.CreateBr(done);
-  }
-  b.SetInsertPoint(blocked);
-  emitKPasses(k, s);
-  b.CreateBr(done);
-  b.SetInsertPoint(done);
+  emitFewRowsOrElse(k, streaming, [&] { emitKPasses(k, s); });
 }
 
 } // namespace slope::codegen
