@@ -35,7 +35,7 @@ TargetSpec targetSpecFor(const std::string &triple, const std::string &cpu,
                          const std::string &features);
 
 /// Sets target-cpu, target-features and the preferred vector width on `f`, so that
-/// the optimizer and instruction selection see the same ISA.
+/// the optimizer and instruction selection see the same ISA; aligns it to a cache line.
 void applyTargetAttributes(llvm::Function &f, const TargetSpec &spec);
 
 } // namespace slope::codegen

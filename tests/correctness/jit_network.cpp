@@ -423,6 +423,15 @@ TEST_CASE("jit: the optimized IR and assembly are vectorized for the host, with 
     CHECK(ir.find(flag) == std::string::npos);
   std::string asmText = backend::emitAssembly(graph);
   CHECK(asmText.find("mlp_forward") != std::string::npos);
+  // Every function starts on a cache line (codegen::applyTargetAttributes).
+  for (std::string_view name : {"mlp_forward:", "mlp_step:", "mlp_k0_a:"}) {
+    size_t at = asmText.find(std::string("\n") + std::string(name));
+    REQUIRE(at != std::string::npos);
+    size_t align = asmText.rfind(".p2align\t6", at);
+    size_t previousEnd = asmText.rfind(".Lfunc_end", at);
+    CHECK(align != std::string::npos);
+    CHECK((previousEnd == std::string::npos || align > previousEnd));
+  }
 #if defined(__x86_64__)
   if (__builtin_cpu_supports("avx512f")) {
     CHECK(ir.find("<16 x float>") != std::string::npos);
