@@ -43,9 +43,8 @@ unsigned rowSlices(int64_t batch, double flopsPerRow, unsigned threads, bool wor
 
 unsigned groupParts(int64_t batch, double flopsPerRow, int64_t columnTiles, unsigned threads,
                     bool workersAwake) {
-  if (threads > 1 && columnTiles >= threads &&
-      worthSplitting(flopsPerRow * double(batch), workersAwake))
-    return threads;
+  if (threads > 1 && columnTiles >= 2 && worthSplitting(flopsPerRow * double(batch), workersAwake))
+    return static_cast<unsigned>(std::min<int64_t>(threads, columnTiles));
   return rowSlices(batch, flopsPerRow, threads, workersAwake);
 }
 

@@ -38,12 +38,14 @@ unsigned rowSlices(int64_t batch, double flopsPerRow, unsigned threads,
 
 /// How many parts one fusion group is cut into on `threads` threads when a forward pass
 /// runs the groups one at a time (the JIT's step entry): one below about 10 us of work,
-/// as rowSlices; else one per thread by column tiles when the group has at least that
-/// many (`columnTiles`, 0 for a group that cannot split them): each thread then
-/// streams its own share of the weights, which pays at every batch size (4096 x 4096
-/// at batch 1: 750 us on two threads against 2500 us by rows; at batch 64, 6.6 ms
-/// against 8.4 ms); else by rows, as rowSlices.
-/// `workersAwake` as for rowSlices.
+/// as rowSlices; else, for a group with column tiles to share (`columnTiles`, 0 for a
+/// group that cannot split them), one per thread but at most one per tile: each thread
+/// then streams its own share of the weights, which pays at every batch size (4096 x
+/// 4096 at batch 1: 750 us on two threads against 2500 us by rows; at batch 64, 6.6 ms
+/// against 8.4 ms). The step entry splits a group by columns exactly when it has at
+/// least as many tiles as parts, so these parts are column shares. Any other group, or
+/// one with a single tile, splits by rows, as rowSlices. `workersAwake` as for
+/// rowSlices.
 unsigned groupParts(int64_t batch, double flopsPerRow, int64_t columnTiles, unsigned threads,
                     bool workersAwake = true);
 

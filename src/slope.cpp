@@ -86,15 +86,16 @@ void forwardBySteps(const Network::Impl &impl, const float *input, float *output
     scratch = onHeap.get();
   }
   unsigned threads = impl.pool->threads();
-  const bool awake = impl.pool->awake();
   auto partsOf = [&](size_t g, bool workersAwake) {
     return runtime::groupParts(batch, impl.groupFlopsPerRow[g], jit.columnTiles(g), threads,
                                workersAwake);
   };
   // Work too small to wake a sleeping worker runs on the caller (Impl::ranAlone after,
-  // not before: woken workers would spin beside it).
+  // not before: woken workers would spin beside it). A group that woke them leaves them
+  // awake for the next groups.
   bool ranAlone = false;
   for (size_t g = 0; g < jit.groups(); ++g) {
+    const bool awake = impl.pool->awake();
     unsigned parts = partsOf(g, awake);
     ranAlone |= !awake && parts < partsOf(g, true);
     if (parts == 1) {
@@ -196,8 +197,9 @@ Network compile(const Source &source, const Options &options) {
   if (!options.reference) {
     try {
       impl->jit = backend::JitModule::compile(impl->graph, impl->parameters);
+      // Group by group only when some layer can share its columns between threads.
       for (size_t g = 0; g < impl->jit->groups(); ++g)
-        impl->bySteps |= impl->pool && impl->jit->columnTiles(g) > 0;
+        impl->bySteps |= impl->pool && impl->jit->columnTiles(g) >= 2;
     } catch (const backend::CodegenError &e) {
       throw Error(driver::errorText(fmt::format("{}; `--reference` runs it on the reference evaluator", e.what())));
     }

@@ -564,24 +564,26 @@ void NetworkEmitter::emitStepEntry(const std::vector<llvm::Function *> &kernels)
   llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx_, "done", f);
   llvm::SwitchInst *byGroup =
       b_.CreateSwitch(group, done, static_cast<unsigned>(graph_.groups.size()));
+  llvm::Value *zero = b_.getInt64(0);
   for (size_t i = 0; i < graph_.groups.size(); ++i) {
     llvm::BasicBlock *body = llvm::BasicBlock::Create(ctx_, "group_" + std::to_string(i), f);
     byGroup->addCase(b_.getInt64(i), body);
     b_.SetInsertPoint(body);
     const ir::FusionGroup &g = graph_.groups[i];
-    if (!splitsColumns(g)) {
-      callKernel(kernels[i], i, where, paramPtrs, nullptr, firstRow, rows, nullptr, nullptr);
-      b_.CreateBr(done);
-      continue;
+    llvm::Value *from = firstRow, *count = rows, *tileBegin = nullptr, *tileEnd = nullptr;
+    if (splitsColumns(g)) {
+      llvm::Value *tiles = b_.getInt64(static_cast<uint64_t>(columnTiles(g)));
+      llvm::Value *byColumns = b_.CreateICmpSGE(tiles, parts, "by_columns");
+      from = b_.CreateSelect(byColumns, zero, firstRow);
+      count = b_.CreateSelect(byColumns, batch, rows);
+      tileBegin = b_.CreateSelect(byColumns, share(tiles, part), zero);
+      tileEnd = b_.CreateSelect(byColumns, share(tiles, b_.CreateAdd(part, one)), tiles);
     }
-    llvm::Value *tiles = b_.getInt64(static_cast<uint64_t>(columnTiles(g)));
-    llvm::Value *byColumns = b_.CreateICmpSGE(tiles, parts, "by_columns");
-    llvm::Value *zero = b_.getInt64(0);
-    llvm::Value *tileBegin = b_.CreateSelect(byColumns, share(tiles, part), zero);
-    llvm::Value *tileEnd =
-        b_.CreateSelect(byColumns, share(tiles, b_.CreateAdd(part, one)), tiles);
-    callKernel(kernels[i], i, where, paramPtrs, nullptr, b_.CreateSelect(byColumns, zero, firstRow),
-               b_.CreateSelect(byColumns, batch, rows), tileBegin, tileEnd);
+    // A part without rows calls nothing: no kernel ever runs on 0 rows.
+    llvm::BasicBlock *call = llvm::BasicBlock::Create(ctx_, "call_" + std::to_string(i), f);
+    b_.CreateCondBr(b_.CreateICmpSGT(count, zero), call, done);
+    b_.SetInsertPoint(call);
+    callKernel(kernels[i], i, where, paramPtrs, nullptr, from, count, tileBegin, tileEnd);
     b_.CreateBr(done);
   }
   b_.SetInsertPoint(done);

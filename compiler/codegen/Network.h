@@ -96,7 +96,8 @@ std::string defaultEntryName(const ir::Graph &graph);
 /// threads, at once) before the next group starts, compute what the forward entry does,
 /// to the bit. A part computes rows batch*part/parts .. batch*(part+1)/parts of the
 /// group; but a group with at least `parts` column tiles (groupColumnTiles) computes
-/// tiles tiles*part/parts .. tiles*(part+1)/parts of every row. `scratch` holds
+/// tiles tiles*part/parts .. tiles*(part+1)/parts of every row. A part with no rows
+/// does nothing. `scratch` holds
 /// batch * stepScratchFloats(graph) floats, 64-byte aligned, shared by all the parts.
 /// Nothing is checked: the caller checks the arguments as the forward entry does, with
 /// batch > 0 and 1 <= parts.

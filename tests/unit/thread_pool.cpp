@@ -34,8 +34,9 @@ TEST_CASE("a fusion group is shared by column tiles when it has enough, else by 
   CHECK(groupParts(1000, row, 22, 4) == 4);
   CHECK(groupParts(1, row, 22, 1) == 1);
   CHECK(groupParts(1, 1.9e6, 22, 2) == 1); // too little work to wake a thread
-  CHECK(groupParts(1, row, 3, 4) == 1);    // fewer tiles than threads: rows, as rowSlices
-  CHECK(groupParts(12, row, 3, 4) == 3);
+  CHECK(groupParts(1, row, 3, 4) == 3);    // fewer tiles than threads: one part per tile
+  CHECK(groupParts(1, row, 1, 4) == 1);    // a single tile: rows, as rowSlices
+  CHECK(groupParts(12, row, 1, 4) == 3);
   CHECK(groupParts(12, row, 0, 4) == 3);
   CHECK(groupParts(7, row, 0, 2) == 1);
 }
