@@ -11,8 +11,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <limits>
 #include <memory>
 
 namespace slope {
@@ -54,10 +52,6 @@ Network::Network(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 namespace {
 
-struct FreeDeleter {
-  void operator()(float *p) const { std::free(p); }
-};
-
 Error outOfScratch() {
   return Error(driver::errorText("forward: out of memory for the intermediate values"));
 }
@@ -69,18 +63,14 @@ Error outOfScratch() {
 void forwardBySteps(const Network::Impl &impl, const float *input, float *output,
                     int64_t batch) {
   const backend::JitModule &jit = *impl.jit;
-  int64_t rowFloats = jit.stepScratchFloats(1);
-  constexpr int64_t kLine = 64;
-  if (rowFloats > 0 && batch > (std::numeric_limits<int64_t>::max() - kLine) / 4 / rowFloats)
-    throw outOfScratch();
-  int64_t bytes = (rowFloats * batch * 4 + kLine - 1) / kLine * kLine;
-  // On the stack when small, as the forward entry keeps its own (docs/codegen.md).
-  constexpr int64_t kStackBytes = 16 * 1024;
-  alignas(kLine) float onStack[kStackBytes / sizeof(float)];
-  std::unique_ptr<float, FreeDeleter> onHeap;
+  // On the stack up to 16 KiB, as the forward entry keeps its own (docs/codegen.md).
+  constexpr int64_t kStackFloats = 4096;
+  alignas(64) float onStack[kStackFloats];
+  backend::JitModule::StepScratch onHeap;
   float *scratch = onStack;
-  if (bytes > kStackBytes) {
-    onHeap.reset(static_cast<float *>(std::aligned_alloc(kLine, size_t(bytes))));
+  int64_t rowFloats = jit.stepScratchFloats(1);
+  if (rowFloats > 0 && batch > kStackFloats / rowFloats) {
+    onHeap = jit.allocateStepScratch(batch);
     if (!onHeap)
       throw outOfScratch();
     scratch = onHeap.get();

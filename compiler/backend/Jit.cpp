@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <exception>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <new>
@@ -158,6 +159,16 @@ JitModule::JitModule() = default;
 JitModule::~JitModule() = default;
 
 void JitModule::FreeDeleter::operator()(void *p) const { std::free(p); }
+
+JitModule::StepScratch JitModule::allocateStepScratch(int64_t batch) const {
+  constexpr int64_t kLine = 64;
+  if (batch < 0 ||
+      (stepScratchRow_ > 0 &&
+       batch > (std::numeric_limits<int64_t>::max() - kLine) / 4 / stepScratchRow_))
+    return nullptr;
+  int64_t bytes = std::max(kLine, (stepScratchRow_ * batch * 4 + kLine - 1) / kLine * kLine);
+  return StepScratch(static_cast<float *>(std::aligned_alloc(kLine, size_t(bytes))));
+}
 
 void JitModule::bindParameters(const std::vector<codegen::PackedParameter> &packed) {
   constexpr size_t kLine = 64;

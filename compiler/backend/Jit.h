@@ -69,6 +69,14 @@ public:
   int64_t columnTiles(size_t group) const { return columnTiles_[group]; }
   /// Floats of scratch step() needs for `batch` rows.
   int64_t stepScratchFloats(int64_t batch) const { return stepScratchRow_ * batch; }
+  struct FreeDeleter {
+    void operator()(void *p) const;
+  };
+  using StepScratch = std::unique_ptr<float, FreeDeleter>;
+  /// A scratch buffer for step() at `batch` rows: stepScratchFloats(batch) floats (at
+  /// least one cache line), 64-byte aligned; null when that size overflows int64_t
+  /// bytes or the allocation fails.
+  StepScratch allocateStepScratch(int64_t batch) const;
   /// Part `part` of `parts` of fusion group `group` (codegen::stepEntryName): forward(),
   /// to the bit, is step() for every group in order, each for every part (on any
   /// threads, at once) before the next group starts, all on one `scratch` of
@@ -94,9 +102,6 @@ private:
   /// them.
   void bindParameters(const std::vector<codegen::PackedParameter> &packed);
 
-  struct FreeDeleter {
-    void operator()(void *p) const;
-  };
   std::unique_ptr<State> state_; // the LLJIT that owns the code
   /// Every parameter, packed, in one block: each starts on a cache line (a vector load of
   /// the weights never straddles two), and a block of weights larger than a huge page is

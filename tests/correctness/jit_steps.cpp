@@ -5,25 +5,18 @@
 // run in any order, on every ISA of the host.
 #include "jit_testing.h"
 
-#include <cstdlib>
-#include <memory>
 
 using namespace slope;
 using namespace slope::jittest;
 
 namespace {
 
-struct FreeDeleter {
-  void operator()(float *p) const { std::free(p); }
-};
-
 /// forward() through the step entry: every group, its parts from the last to the first.
 std::vector<float> stepForward(const backend::JitModule &jit, const std::vector<float> &input,
                                int64_t batch, unsigned parts) {
   std::vector<float> out(static_cast<size_t>(batch * jit.outputWidth()), 12345.0f);
-  int64_t bytes = (jit.stepScratchFloats(batch) * 4 + 63) / 64 * 64;
-  std::unique_ptr<float, FreeDeleter> scratch(
-      bytes ? static_cast<float *>(std::aligned_alloc(64, size_t(bytes))) : nullptr);
+  backend::JitModule::StepScratch scratch = jit.allocateStepScratch(batch);
+  REQUIRE(scratch);
   for (size_t g = 0; g < jit.groups(); ++g)
     for (unsigned part = parts; part-- > 0;)
       jit.step(input.data(), out.data(), batch, scratch.get(), g, part, parts);
