@@ -93,16 +93,24 @@ llvm::Value *errorTermIfFinite(KernelBuilder &k, llvm::Value *hi, llvm::Value *l
 constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
 constexpr double kSeluScale = 1.0507009873554804934193349852946;
 
+/// expm1(x), with +0 for x = -0: the definitions' exp(x) - 1, whose cancellation
+/// expm1 avoids, is +0 there (and so is PyTorch's elu(-0)). An fadd of +0 without
+/// fast-math flags is kept by LLVM; it changes nothing but the sign of a zero.
+llvm::Value *expm1PositiveZero(KernelBuilder &k, llvm::Value *x) {
+  return k.b.CreateFAdd(emitExpm1(k.b, x), splat(k, 0.0f));
+}
+
 /// x > 0 ? x : alpha*expm1(x): expm1 within 2 ulp, then one rounding.
 llvm::Value *elu(KernelBuilder &k, llvm::Value *x, float alpha) {
-  llvm::Value *negative = k.b.CreateFMul(splat(k, alpha), emitExpm1(k.b, x));
+  llvm::Value *negative = k.b.CreateFMul(splat(k, alpha), expm1PositiveZero(k, x));
   return k.b.CreateSelect(k.b.CreateFCmpOGT(x, splat(k, 0.0f)), x, negative);
 }
 
 /// scale * (x > 0 ? x : alpha*expm1(x)), the constants in double as hi + lo.
 llvm::Value *selu(KernelBuilder &k, llvm::Value *x) {
   llvm::Value *positive = mulConstant(k, x, SplitConstant(kSeluScale));
-  llvm::Value *negative = mulConstant(k, emitExpm1(k.b, x), SplitConstant(kSeluScale * kSeluAlpha));
+  llvm::Value *negative =
+      mulConstant(k, expm1PositiveZero(k, x), SplitConstant(kSeluScale * kSeluAlpha));
   return k.b.CreateSelect(k.b.CreateFCmpOGT(x, splat(k, 0.0f)), positive, negative);
 }
 

@@ -33,15 +33,18 @@ float applyActivation(const ir::Node &node, float x, float slope) {
   case Op::Identity:
     return x;
   // The transcendental activations: the definition in double precision, rounded once.
+  // expm1 is exact where exp(x) - 1 cancels, but keeps the sign of zero where that
+  // difference does not: expm1(-0) = -0, exp(-0) - 1 = +0. Adding +0 gives elu(-0) =
+  // alpha * +0, as the definition and PyTorch do.
   case Op::Elu: {
     double alpha = node.alpha();
-    return x > 0 ? x : static_cast<float>(alpha * std::expm1(double(x)));
+    return x > 0 ? x : static_cast<float>(alpha * (std::expm1(double(x)) + 0.0));
   }
   case Op::Selu: {
     // PyTorch's constants.
     constexpr double alpha = 1.6732632423543772848170429916717;
     constexpr double scale = 1.0507009873554804934193349852946;
-    return static_cast<float>(scale * (x > 0 ? double(x) : alpha * std::expm1(double(x))));
+    return static_cast<float>(scale * (x > 0 ? double(x) : alpha * (std::expm1(double(x)) + 0.0)));
   }
   case Op::Softplus: {
     // The branch is chosen on beta*x rounded to f32, as PyTorch does; the value is

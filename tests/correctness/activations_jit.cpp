@@ -38,6 +38,7 @@ const std::vector<Activation> &activations() {
       {"elu()", false},
       {"elu(alpha = 0.5)", false},
       {"elu(alpha = 2)", false},
+      {"elu(alpha = -0.5)", false}, // elu(-0) = -0.5 * +0 = -0
       {"selu()", false},
       {"softplus()", false, 20.0f},
       {"softplus(beta = 2, threshold = 10)", false, 5.0f},
