@@ -80,8 +80,8 @@ TEST_CASE("aot: user errors exit 1 and write nothing") {
   checkFails(dir, {(work / "two.slope").string()}, 1, "choose one with --network");
   checkFails(dir, {(work / "two.slope").string(), "--network", "c"}, 1, "has no network 'c'");
 
-  // Usage errors: exit 2.
-  checkFails(dir, {digits, "--emit", "exe"}, 2, "--emit");
+  // A bad option value is a user error, a missing option a usage error (exit 2).
+  checkFails(dir, {digits, "--emit", "exe"}, 1, "--emit");
   RunResult noOutput = testutil::runSlope({"compile", digits});
   CHECK(noOutput.status == 2);
 

@@ -1,5 +1,5 @@
 // `slope run` failures: user errors (exit 1, one exact message on stderr, nothing on
-// stdout), usage errors (exit 2), and the promise that a failed run never leaves an
+// stdout; a bad option value is one), usage errors (exit 2: the command line's shape), and the promise that a failed run never leaves an
 // output file behind, nor changes one that was there (SPEC §3).
 #include "TestUtil.h"
 
@@ -86,7 +86,16 @@ std::vector<Failure> userErrors(const fs::path &dir) {
       // Regression: 100000 started that many threads, which took minutes.
       {"too many threads",
        {"small.slope", "--weights", "w.safetensors", "--input", "x.npy", "--threads", "100000"},
-       "error: too many threads: 100000; at most 1024 (0 means one per core)\n"},
+       "error: --threads: expected a whole number from 0 to 1024, got '100000'\n"},
+      {"threads not a number",
+       {"small.slope", "--weights", "w.safetensors", "--input", "x.npy", "--threads", "two"},
+       "error: --threads: expected a whole number from 0 to 1024, got 'two'\n"},
+      // Regression: read as seed 2^64 - 1.
+      {"negative seed", {"small.slope", "--random-weights", "-1", "--input", "x.npy"},
+       "error: --random-weights: expected a whole number (0 or more), got '-1'\n"},
+      {"seed past 2^64", {"small.slope", "--random-weights", "18446744073709551616", "--input", "x.npy"},
+       "error: --random-weights: expected a whole number (0 or more), got "
+       "'18446744073709551616'\n"},
       {"bad source", {"bad.slope", "--input", "x.npy"},
        "bad.slope:3:10: error: use of undefined value 'y'; did you mean 'x'?\n"
        "   3 |   output y\n"
@@ -202,11 +211,6 @@ TEST_CASE("usage errors exit 2") {
       {"missing --input", {"run", "small.slope", "--weights", "w.safetensors"},
        "--input is required\nRun with --help for more information.\n"},
       {"check without a file", {"check"}, "NET is required\nRun with --help for more information.\n"},
-      // Regression: read as seed 2^64 - 1.
-      {"negative seed", {"run", "small.slope", "--random-weights", "-1", "--input", "x.npy"},
-       "--random-weights: must not be negative, got -1\nRun with --help for more information.\n"},
-      {"negative seed for bench", {"bench", "small.slope", "--random-weights", "-3"},
-       "--random-weights: must not be negative, got -3\nRun with --help for more information.\n"},
   };
   for (const Usage &u : cases) {
     SUBCASE(u.what) {
@@ -238,7 +242,7 @@ TEST_CASE("check: the source must be a file, and --network a network of it") {
       {{"check", "folder.slope"}, 1, "error: cannot read 'folder.slope': Is a directory\n"},
       {{"check", "/dev/zero"}, 1, "error: cannot read '/dev/zero': not a regular file\n"},
       {{"bench", "small.slope", "--threads", "5000"}, 1,
-       "error: too many threads: 5000; at most 1024 (0 means one per core)\n"},
+       "error: --threads: expected a whole number from 0 to 1024, got '5000'\n"},
   };
   for (const Case &c : cases) {
     INFO(c.args[1], " ", c.args.size() > 2 ? c.args[3] : "");
@@ -271,4 +275,49 @@ TEST_CASE("run: running out of memory is a user error") {
   CHECK(r.err == "error: out of memory\n");
   CHECK_FALSE(fs::exists(dir / "y.npy"));
 #endif
+}
+
+TEST_CASE("a bad option value of any command is a user error: exit 1, one line") {
+  fs::path dir = setUp("cli_errors_option_values");
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  const std::vector<Case> cases = {
+      {{"bench", "small.slope", "--batch", "1,x"},
+       "error: --batch: expected a whole number from 0 to 16777216, got 'x'\n"},
+      {{"bench", "small.slope", "--batch", "-1"},
+       "error: --batch: expected a whole number from 0 to 16777216, got '-1'\n"},
+      {{"bench", "small.slope", "--batch", "16777217"},
+       "error: --batch: expected a whole number from 0 to 16777216, got '16777217'\n"},
+      {{"bench", "small.slope", "--batch", "2.5"},
+       "error: --batch: expected a whole number from 0 to 16777216, got '2.5'\n"},
+      {{"bench", "small.slope", "--random-weights", "-3"},
+       "error: --random-weights: expected a whole number (0 or more), got '-3'\n"},
+      {{"bench", "small.slope", "--min-time", "-1"},
+       "error: --min-time: expected a number from 0 to 3600, got '-1'\n"},
+      {{"bench", "small.slope", "--min-time", "nan"},
+       "error: --min-time: expected a number from 0 to 3600, got 'nan'\n"},
+      {{"bench", "small.slope", "--threads", "+2"},
+       "error: --threads: expected a whole number from 0 to 1024, got '+2'\n"},
+      {{"compile", "small.slope", "-o", "x.o", "--emit", "exe"},
+       "error: --emit: expected one of obj, asm, llvm, got 'exe'\n"},
+      {{"dump", "small.slope", "--stage", "fussed"},
+       "error: --stage: expected one of ast, ir, fused, llvm, asm, got 'fussed'; did you mean "
+       "'fused'?\n"},
+  };
+  for (const Case &c : cases) {
+    INFO(c.args[0], " ", c.args[2], " ", c.args.back());
+    RunResult r = runSlope(c.args, dir.string());
+    CHECK(r.status == 1);
+    CHECK(r.out == "");
+    CHECK(r.err == c.err);
+    CHECK_FALSE(fs::exists(dir / "x.o"));
+  }
+  // Good values still pass: 0 and the upper bounds.
+  RunResult ok = runSlope({"bench", "small.slope", "--batch", "0,3", "--threads", "1",
+                           "--min-time", "0", "--random-weights", "18446744073709551615"},
+                          dir.string());
+  CHECK(ok.status == 0);
+  CHECK(ok.err == "");
 }

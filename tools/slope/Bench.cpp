@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <random>
 #include <thread>
@@ -137,15 +138,16 @@ Command addBenchCommand(CLI::App &app) {
   cmd->add_option("NET", args->source, "a .slope file")->required();
   CLI::Option *weights = cmd->add_option("--weights", args->weights, "weights (default: random)");
   cmd->add_option("--random-weights", args->seed, "seed of the random weights")
-      ->check(nonNegative())
+      ->check(wholeNumber(std::numeric_limits<uint64_t>::max()))
       ->excludes(weights);
   cmd->add_option("--batch", args->batches, "batch sizes, e.g. 1,64,1024")
       ->delimiter(',')
-      ->check(CLI::Range(int64_t(0), int64_t(1) << 24));
-  cmd->add_option("--threads", args->threads, "threads to use (default: all cores)");
+      ->check(wholeNumber(uint64_t(1) << 24));
+  cmd->add_option("--threads", args->threads, "threads to use (default: all cores)")
+      ->check(wholeNumber(max_threads));
   cmd->add_option("--network", args->network, "the network, when the file has several");
   cmd->add_option("--min-time", args->minTime, "seconds to time each batch size (default 0.2)")
-      ->check(CLI::Range(0.0, 3600.0));
+      ->check(numberIn(0.0, 3600.0));
   cmd->add_flag("--json", args->json, "one JSON object per batch size");
   cmd->add_flag("--no-fuse", args->noFuse, "compile every op as a kernel of its own");
   cmd->add_flag("--reference", args->reference, "time the reference evaluator");

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <limits>
 #include <iterator>
 #include <memory>
 
@@ -157,12 +158,13 @@ Command addRunCommand(CLI::App &app) {
   cmd->add_option("NET", args->source, "a .slope file")->required();
   CLI::Option *weights = cmd->add_option("--weights", args->weights, "weights: .safetensors or .npz");
   cmd->add_option("--random-weights", args->seed, "random weights from this seed")
-      ->check(nonNegative())
+      ->check(wholeNumber(std::numeric_limits<uint64_t>::max()))
       ->excludes(weights);
   cmd->add_option("--input", args->input, "input .npy, shape [batch, width] or [width]")->required();
   cmd->add_option("--output", args->output, "write the result to this .npy instead of stdout");
   cmd->add_option("--network", args->network, "the network to run, when the file has several");
-  cmd->add_option("--threads", args->threads, "threads to use (default: all cores)");
+  cmd->add_option("--threads", args->threads, "threads to use (default: all cores)")
+      ->check(wholeNumber(max_threads));
   cmd->add_flag("--reference", args->reference, "run the reference evaluator, not compiled code");
   cmd->add_flag("--no-fuse", args->noFuse, "compile every op as a kernel of its own");
   return {cmd, [args] { return run(*args); }};
@@ -174,7 +176,7 @@ Command addDumpCommand(CLI::App &app) {
   cmd->add_option("NET", args->source, "a .slope file")->required();
   cmd->add_option("--stage", args->stage, "the stage to print")
       ->required()
-      ->check(CLI::IsMember({"ast", "ir", "fused", "llvm", "asm"}));
+      ->check(oneOf({"ast", "ir", "fused", "llvm", "asm"}));
   cmd->add_option("--network", args->network, "only this network");
   cmd->add_flag("--no-fuse", args->noFuse, "show the unfused kernels");
   return {cmd, [args] { return dump(*args); }};

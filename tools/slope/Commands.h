@@ -5,9 +5,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace slope::cli {
 
@@ -23,16 +25,17 @@ Command addCompileCommand(CLI::App &app);
 Command addBenchCommand(CLI::App &app);
 Command addPlotCommand(CLI::App &app);
 
-/// Rejects a negative value for an unsigned option, which CLI11 would otherwise read
-/// modulo 2^64 (`--random-weights -1` as seed 18446744073709551615).
-inline CLI::Validator nonNegative() {
-  return CLI::Validator(
-      [](std::string &value) {
-        return !value.empty() && value.front() == '-' ? "must not be negative, got " + value
-                                                      : std::string();
-      },
-      "", "NON-NEGATIVE");
-}
+// Checks of option values (OptionValues.cpp). A value they reject is a user error:
+// main() prints "error: --OPTION: expected ..., got 'VALUE'" and exits with 1.
+
+/// Decimal digits for a value from 0 to `max`: no sign, fraction or exponent.
+CLI::Validator wholeNumber(uint64_t max);
+
+/// A finite decimal number from `low` to `high`.
+CLI::Validator numberIn(double low, double high);
+
+/// One of `names`, with a suggestion for a misspelling.
+CLI::Validator oneOf(std::vector<std::string_view> names);
 
 /// A user error, as the command line prints it: "error: <message>".
 [[noreturn]] void fail(std::string_view message);

@@ -156,7 +156,7 @@ Command addCompileCommand(CLI::App &app) {
                   "CPU to generate code for, e.g. x86-64-v3, or native (the default for the "
                   "host target)");
   cmd->add_option("--emit", args->emit, "what to write: obj (default), asm or llvm")
-      ->check(CLI::IsMember({"obj", "asm", "llvm"}));
+      ->check(oneOf({"obj", "asm", "llvm"}));
   cmd->add_option("--network", args->network, "the network to compile, when the file has several");
   return {cmd, [args] { return compile(*args); }};
 }

@@ -1,7 +1,8 @@
 // The `slope` command line (SPEC §3). Thin: it parses options and calls the library.
 //
 // Exit status: 0 success, 1 a user error (bad source, data file or option value) with a
-// message on stderr, 2 a usage error, 3 an internal error (a bug in slope).
+// message on stderr, 2 a usage error (an unknown command or option, a missing argument,
+// options that exclude each other), 3 an internal error (a bug in slope).
 #include "slope/slope.hpp"
 #include "frontend/Diagnostics.h"
 #include "tools/slope/Commands.h"
@@ -57,6 +58,14 @@ int main(int argc, char **argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion &e) {
     return app.exit(e);
+  } catch (const CLI::ValidationError &e) {
+    // A bad option value (OptionValues.cpp) is a user error; the shape of the command
+    // line (an unknown option, a missing one, two that exclude each other) is a usage error.
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const CLI::ConversionError &e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
   } catch (const CLI::ParseError &e) {
     app.exit(e);
     return 2;
