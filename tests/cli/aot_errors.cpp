@@ -85,11 +85,58 @@ TEST_CASE("aot: user errors exit 1 and write nothing") {
   RunResult noOutput = testutil::runSlope({"compile", digits});
   CHECK(noOutput.status == 2);
 
-  // The header may not overwrite the object.
+  // The header may not overwrite the object, however the two paths are written.
   RunResult same = testutil::runSlope(
       {"compile", digits, "-o", (dir / "x.o").string(), "--header", (dir / "x.o").string()});
   CHECK(same.status == 1);
   CHECK(!fs::exists(dir / "x.o"));
+  // Regression: a path that did not exist yet was compared as written, so the header
+  // silently replaced the object.
+  const std::vector<std::string> sameAsObject = {"./x.o", (dir / "x.o").string(), "sub/../x.o"};
+  for (const std::string &header : sameAsObject) {
+    INFO(header);
+    fs::create_directories(dir / "sub");
+    RunResult r = testutil::runSlope({"compile", digits, "--weights", weights, "-o", "x.o",
+                                      "--header", header},
+                                     dir.string());
+    CHECK(r.status == 1);
+    CHECK(r.err == "error: the header and the output are the same file 'x.o'\n");
+    CHECK(!fs::exists(dir / "x.o"));
+  }
+  // Nor overwrite what the command reads.
+  fs::copy_file(digits, work / "self.slope", fs::copy_options::overwrite_existing);
+  fs::copy_file(weights, work / "self.safetensors", fs::copy_options::overwrite_existing);
+  const std::string sourceBefore = testutil::readBytes(work / "self.slope");
+  const std::string weightsBefore = testutil::readBytes(work / "self.safetensors");
+  RunResult ontoSource = testutil::runSlope(
+      {"compile", "self.slope", "--weights", "self.safetensors", "-o", "./self.slope"},
+      work.string());
+  CHECK(ontoSource.status == 1);
+  CHECK(ontoSource.err ==
+        "error: the output './self.slope' is the source file; it would be overwritten\n");
+  RunResult ontoWeights = testutil::runSlope({"compile", "self.slope", "--weights",
+                                              "self.safetensors", "-o", "self.o", "--header",
+                                              (work / "self.safetensors").string()},
+                                             work.string());
+  CHECK(ontoWeights.status == 1);
+  CHECK(ontoWeights.err == "error: the header '" + (work / "self.safetensors").string() +
+                               "' is the weights file; it would be overwritten\n");
+  CHECK(testutil::readBytes(work / "self.slope") == sourceBefore);
+  CHECK(testutil::readBytes(work / "self.safetensors") == weightsBefore);
+  CHECK(!fs::exists(work / "self.o"));
+  // Regression: the object was renamed into place before the header's rename failed on
+  // a directory, so a failed compile replaced an existing object.
+  testutil::writeBytes(dir / "kept.o", "an older object\n");
+  fs::create_directories(dir / "taken.h");
+  RunResult headerIsDirectory = testutil::runSlope(
+      {"compile", digits, "--weights", weights, "-o", "kept.o", "--header", "taken.h"},
+      dir.string());
+  CHECK(headerIsDirectory.status == 1);
+  CHECK(headerIsDirectory.err == "error: cannot write 'taken.h': Is a directory\n");
+  CHECK(testutil::readBytes(dir / "kept.o") == "an older object\n");
+  for (const auto &entry : fs::directory_iterator(dir))
+    CHECK_MESSAGE(entry.path().filename().string().find(".tmp") == std::string::npos,
+                  entry.path().filename().string());
   // An output directory that does not exist.
   RunResult noDir = testutil::runSlope(
       {"compile", digits, "--weights", weights, "-o", (dir / "no/such/dir/x.o").string()});

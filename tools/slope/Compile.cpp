@@ -36,7 +36,8 @@ struct PendingFile {
 
 /// Writes every file next to its destination under a temporary name, then renames
 /// them all into place: a failure leaves no partial file and no file of this run
-/// (except, if the last rename fails, the ones renamed before it).
+/// (except, if a rename fails for a reason other than a directory in the way, the
+/// files renamed before it).
 void writeFiles(std::vector<PendingFile> &files) {
   auto removeTemporaries = [&files] {
     for (PendingFile &f : files)
@@ -73,6 +74,15 @@ void writeFiles(std::vector<PendingFile> &files) {
       fail(fmt::format("cannot write '{}': {}", f.path, std::strerror(error)));
     }
   }
+  // rename() would fail on a directory, but only after the files before it were
+  // renamed into place: look first, so that such a failure writes nothing.
+  for (PendingFile &f : files) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(f.path, ec)) {
+      removeTemporaries();
+      fail(fmt::format("cannot write '{}': {}", f.path, std::strerror(EISDIR)));
+    }
+  }
   for (PendingFile &f : files) {
     if (::rename(f.temporary.c_str(), f.path.c_str()) != 0) {
       int error = errno;
@@ -91,14 +101,35 @@ backend::OutputKind outputKind(const std::string &emit) {
   return backend::OutputKind::Object;
 }
 
+/// Whether two paths name the same file, whether or not it exists yet: "x.o", "./x.o",
+/// "$PWD/x.o" and "d/../x.o" all do (symbolic links resolved where they exist).
 bool samePath(const std::string &a, const std::string &b) {
-  std::error_code ec;
-  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
+  namespace fs = std::filesystem;
+  auto resolved = [](const std::string &path) {
+    std::error_code ec;
+    fs::path full = fs::weakly_canonical(fs::absolute(path, ec), ec);
+    return ec ? fs::path(path).lexically_normal() : full;
+  };
+  return resolved(a) == resolved(b);
+}
+
+/// Rejects destinations that are the same file, or one of the files the command reads.
+void checkDestinations(const CompileArgs &args) {
+  std::vector<std::pair<const char *, const std::string *>> destinations = {{"output", &args.output}};
+  if (!args.header.empty())
+    destinations.push_back({"header", &args.header});
+  if (destinations.size() == 2 && samePath(args.header, args.output))
+    fail(fmt::format("the header and the output are the same file '{}'", args.output));
+  for (const auto &[what, path] : destinations) {
+    if (samePath(*path, args.source))
+      fail(fmt::format("the {} '{}' is the source file; it would be overwritten", what, *path));
+    if (!args.weights.empty() && samePath(*path, args.weights))
+      fail(fmt::format("the {} '{}' is the weights file; it would be overwritten", what, *path));
+  }
 }
 
 int compile(const CompileArgs &args) {
-  if (!args.header.empty() && samePath(args.header, args.output))
-    fail(fmt::format("the header and the output are the same file '{}'", args.output));
+  checkDestinations(args);
   std::unique_ptr<Source> source = driver::readSource(args.source);
   ir::Module module = driver::compileSource(*source);
   ir::Graph graph = driver::selectNetwork(module, args.network, *source);
