@@ -110,6 +110,10 @@ const std::vector<std::string> &Network::warnings() const { return impl_->warnin
 void Network::forward(const float *input, float *output, int64_t batch) const {
   if (batch < 0)
     throw Error(driver::errorText(fmt::format("batch must not be negative, got {}", batch)));
+  if (batch > impl_->graph.maxBatch())
+    throw Error(driver::errorText(
+        fmt::format("batch too large: {} rows of {} floats overflow a 64-bit byte count", batch,
+                    std::max(input_size(), output_size()))));
   if (batch == 0)
     return;
   if (!input || !output)

@@ -204,9 +204,10 @@ std::string emitHeader(const ir::Graph &graph, const HeaderOptions &options) {
   line(fmt::format("/* input: batch*{0}_INPUT_SIZE floats, output: batch*{0}_OUTPUT_SIZE floats.",
                    NET));
   line("   Returns 0 on success, non-zero for a bad argument (e.g. batch < 0 or a null pointer).");
-  line("   In detail: 1 for batch < 0, 2 for a null pointer when batch > 0, 3 when the");
-  line("   scratch memory cannot be allocated; nothing is written then. input and output");
-  line("   must not overlap. Reentrant and thread-safe: it keeps no state between calls. */");
+  line("   In detail: 1 for batch < 0 (or so large that batch rows' bytes overflow int64_t),");
+  line("   2 for a null pointer when batch > 0, 3 when the scratch memory cannot be");
+  line("   allocated; nothing is written then. input and output must not overlap.");
+  line("   Reentrant and thread-safe: it keeps no state between calls. */");
   if (takesParams)
     line(fmt::format("int {0}_forward(const {0}_params *params, const float *input, float *output, "
                      "int64_t batch);",

@@ -448,6 +448,9 @@ void NetworkEmitter::emitEntry(const std::vector<llvm::Function *> &kernels) {
   llvm::Constant *zero = b_.getInt64(0);
   llvm::Constant *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
   returnIf(b_.CreateICmpSLT(batch, zero), kForwardBadBatch);
+  // No buffer holds rows whose bytes overflow int64: reject such a batch before any
+  // address computation overflows.
+  returnIf(b_.CreateICmpSGT(batch, b_.getInt64(graph_.maxBatch())), kForwardBadBatch);
   returnIf(b_.CreateICmpEQ(batch, zero), kForwardOk);
   returnIf(b_.CreateOr(b_.CreateICmpEQ(input, null), b_.CreateICmpEQ(output, null)),
            kForwardNullPointer);

@@ -35,7 +35,7 @@ class Module;
 namespace slope::codegen {
 
 inline constexpr int32_t kForwardOk = 0;
-inline constexpr int32_t kForwardBadBatch = 1;       // batch < 0
+inline constexpr int32_t kForwardBadBatch = 1;       // batch < 0 or > Graph::maxBatch()
 inline constexpr int32_t kForwardNullPointer = 2;    // a null pointer with batch > 0
 inline constexpr int32_t kForwardOutOfMemory = 3;    // scratch too large or malloc failed
 

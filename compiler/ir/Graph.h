@@ -30,7 +30,9 @@
 
 #include "frontend/Source.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -130,6 +132,13 @@ struct Graph {
   const Node &node(ValueId id) const { return nodes[id]; }
   int64_t inputWidth() const { return nodes.front().width; }
   int64_t outputWidth() const { return nodes[output].width; }
+  /// The largest batch whose rows of input and of output each fit in an int64 byte
+  /// count; a larger one cannot be in memory, and is rejected before any address
+  /// computation overflows.
+  int64_t maxBatch() const {
+    return std::numeric_limits<int64_t>::max() / 4 /
+           std::max<int64_t>({inputWidth(), outputWidth(), 1});
+  }
 };
 
 /// A file's networks, in source order.

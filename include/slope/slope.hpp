@@ -55,7 +55,8 @@ public:
   int64_t output_size() const;
 
   /// Computes `batch` rows: `input` holds batch*input_size() floats, `output` receives
-  /// batch*output_size(). Throws slope::Error for a negative batch or a null pointer.
+  /// batch*output_size(). Throws slope::Error for a negative batch, a batch too large
+  /// for memory (its rows' bytes would overflow int64), or a null pointer.
   void forward(const float *input, float *output, int64_t batch) const;
 
   /// Warnings found while compiling, e.g. tensors of the weights file the network does

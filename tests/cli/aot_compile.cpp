@@ -163,10 +163,55 @@ TEST_CASE("aot: bad arguments return non-zero and write nothing") {
     CHECK(c.rc == 2);
     CHECK(c.untouched);
   }
-  // A batch whose scratch size overflows, or cannot be allocated.
-  Call huge = call(embedded, x, std::numeric_limits<int64_t>::max());
-  CHECK(huge.rc == 3);
-  CHECK(huge.untouched);
+  // A batch whose rows of input or output overflow an int64 byte count cannot be in
+  // memory: 1. Below that, one whose scratch size overflows, or cannot be allocated: 3.
+  const int64_t maxBatch = std::numeric_limits<int64_t>::max() / 4 / 64;
+  for (int64_t batch : {std::numeric_limits<int64_t>::max(), maxBatch + 1}) {
+    Call huge = call(embedded, x, batch);
+    CHECK(huge.rc == 1);
+    CHECK(huge.untouched);
+  }
+  Call noScratch = call(embedded, x, maxBatch);
+  CHECK(noScratch.rc == 3);
+  CHECK(noScratch.untouched);
+}
+
+// Regression: networks without scratch checked no size, and crashed (relu) or returned
+// 0 having done nothing (identity, whose byte count wrapped around) for such batches.
+TEST_CASE("aot: a batch too large for memory returns 1 without scratch too") {
+  fs::path dir = testutil::scratchDir("aot_huge_batch");
+  const std::vector<std::string> bodies = {"y = relu(x)", "y = identity(x)",
+                                            "y = dense(x, 2) |> leaky_relu()"};
+  for (const std::string &body : bodies) {
+    CAPTURE(body);
+    testutil::writeBytes(dir / "huge.slope",
+                         "network huge {\n  input x : f32[3]\n  " + body +
+                             "\n  output y\n}\n");
+    compile({(dir / "huge.slope").string(), "-o", (dir / "huge.o").string(), "--header",
+             (dir / "huge.h").string()});
+    ir::Graph graph = loadGraph(dir / "huge.slope");
+    ExternalParameters params;
+    for (const ir::ParameterSpec &spec : ir::parameterSpecs(graph)) {
+      int64_t elements = 1;
+      for (int64_t d : spec.shape)
+        elements *= d;
+      params.fields.push_back(backend::parameterFieldName(spec.key));
+      params.values.push_back(std::vector<float>(static_cast<size_t>(elements), 0.5f));
+    }
+    Program p = link(dir, "cc", "huge", "huge.h", (dir / "huge.o").string(),
+                     params.fields.empty() ? nullptr : &params, "huge");
+    const int64_t widest = graph.outputWidth() > 3 ? graph.outputWidth() : 3;
+    const int64_t maxBatch = std::numeric_limits<int64_t>::max() / 4 / widest;
+    CHECK(graph.maxBatch() == maxBatch);
+    std::vector<float> x(6, 0.25f);
+    for (int64_t batch : {std::numeric_limits<int64_t>::max(), maxBatch + 1}) {
+      CAPTURE(batch);
+      Call c = call(p, x, batch);
+      CHECK(c.rc == 1);
+      CHECK(c.untouched);
+    }
+    CHECK(call(p, x, 2).rc == 0);
+  }
 }
 
 TEST_CASE("aot: every PyTorch network fixture, embedded and external, matches PyTorch") {

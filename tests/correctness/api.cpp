@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -159,6 +160,10 @@ TEST_CASE("api: errors carry the command line's text") {
                        "error: batch must not be negative, got -1\n", slope::Error);
   CHECK_THROWS_WITH_AS(net.forward(nullptr, y.data(), 1),
                        "error: forward: input and output must not be null\n", slope::Error);
+  CHECK_THROWS_WITH_AS(net.forward(x.data(), y.data(), std::numeric_limits<int64_t>::max()),
+                       "error: batch too large: 9223372036854775807 rows of 48 floats overflow "
+                       "a 64-bit byte count\n",
+                       slope::Error);
   net.forward(nullptr, nullptr, 0); // batch 0 touches nothing
 }
 
