@@ -118,8 +118,13 @@ std::string parameterFieldName(std::string_view key) {
   std::string name;
   if (key.empty() || isAsciiDigit(key.front()))
     name += 'p';
-  for (char c : key)
+  for (char c : key) {
+    // One `_` per character, as SPEC §5 says: a UTF-8 character's continuation bytes
+    // (10xxxxxx) add nothing to its lead byte's.
+    if ((static_cast<unsigned char>(c) & 0xC0) == 0x80)
+      continue;
     name += isAsciiLetter(c) || isAsciiDigit(c) || c == '_' ? c : '_';
+  }
   return name;
 }
 

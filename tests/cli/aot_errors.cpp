@@ -182,6 +182,9 @@ TEST_CASE("aot: parameter fields are the keys as C identifiers, and keys that co
   CHECK(backend::parameterFieldName("h1.weight") == "h1_weight");
   CHECK(backend::parameterFieldName("0.bias") == "p0_bias");
   CHECK(backend::parameterFieldName("enc.0-a.weight") == "enc_0_a_weight");
+  // One `_` per character, not per byte of its UTF-8 (é is 2 bytes, € 3, 𝑥 4).
+  CHECK(backend::parameterFieldName("caf\u00e9.weight") == "caf__weight");
+  CHECK(backend::parameterFieldName("\u20ac\U0001D465.bias") == "___bias");
 
   testutil::writeBytes(dir / "seq.slope",
                        "network Seq {\n  input x : f32[3]\n"
