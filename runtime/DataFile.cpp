@@ -1,9 +1,12 @@
 #include "runtime/DataFile.h"
 
+#include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 
 #include <fcntl.h>
@@ -107,6 +110,118 @@ std::string readFileBytes(const std::string &path) {
   if (auto *failed = std::get_if<FileReadFailure>(&read))
     throw DataError(path + ": " + failed->what + ": " + failed->reason);
   return std::move(std::get<std::string>(read));
+}
+
+namespace {
+
+[[noreturn]] void failWrite(const std::string &path, int error) {
+  throw DataError(path + ": cannot write file: " + std::strerror(error));
+}
+
+/// Writes all of `bytes` to `fd`; 0 or the error.
+int writeAll(int fd, std::string_view bytes) {
+  size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return errno;
+    written += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+/// A name for a temporary file next to `destination`: its name, cut so that the whole
+/// stays within NAME_MAX (a legal 255-byte name must not fail for want of room), and
+/// ".tmp-PID-N".
+std::string temporaryName(const std::filesystem::path &destination, unsigned serial) {
+  std::string suffix = ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(serial);
+  std::string name = destination.filename().string();
+  constexpr size_t kNameMax = 255;
+  name.resize(std::min(name.size(), kNameMax - suffix.size()));
+  return (destination.parent_path() / (name + suffix)).string();
+}
+
+} // namespace
+
+void writeFilesAtomically(std::span<const OutputFile> files) {
+  namespace fs = std::filesystem;
+  static std::atomic<unsigned> serial{0};
+  struct Pending {
+    const OutputFile *file;
+    std::string destination; // the path, or the target of the link it is
+    bool inPlace = false;     // a device or FIFO
+    std::string temporary;
+  };
+  std::vector<Pending> pending;
+  for (const OutputFile &f : files) {
+    Pending p{&f, f.path};
+    struct stat st;
+    if (::lstat(f.path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      std::error_code ec;
+      fs::path target = fs::weakly_canonical(f.path, ec);
+      if (!ec)
+        p.destination = target.string();
+    }
+    if (::stat(p.destination.c_str(), &st) == 0) {
+      if (S_ISDIR(st.st_mode))
+        failWrite(f.path, EISDIR);
+      p.inPlace = !S_ISREG(st.st_mode);
+    }
+    pending.push_back(std::move(p));
+  }
+  auto removeTemporaries = [&pending] {
+    for (Pending &p : pending)
+      if (!p.temporary.empty())
+        ::unlink(p.temporary.c_str());
+  };
+  for (Pending &p : pending) {
+    if (!p.inPlace)
+      continue;
+    int fd = ::open(p.destination.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+      failWrite(p.file->path, errno);
+    int error = writeAll(fd, p.file->bytes);
+    if (::close(fd) != 0 && error == 0)
+      error = errno;
+    if (error != 0)
+      failWrite(p.file->path, error);
+  }
+  for (Pending &p : pending) {
+    if (p.inPlace)
+      continue;
+    int fd = -1;
+    for (int attempt = 0; fd < 0; ++attempt) {
+      p.temporary = temporaryName(p.destination, serial++);
+      fd = ::open(p.temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd < 0 && (errno != EEXIST || attempt == 100)) {
+        int error = errno;
+        p.temporary.clear();
+        removeTemporaries();
+        failWrite(p.file->path, error);
+      }
+    }
+    int error = writeAll(fd, p.file->bytes);
+    if (error == 0 && ::fsync(fd) != 0)
+      error = errno;
+    if (::close(fd) != 0 && error == 0)
+      error = errno;
+    if (error != 0) {
+      removeTemporaries();
+      failWrite(p.file->path, error);
+    }
+  }
+  for (Pending &p : pending) {
+    if (p.temporary.empty())
+      continue;
+    if (::rename(p.temporary.c_str(), p.destination.c_str()) != 0) {
+      int error = errno;
+      removeTemporaries();
+      failWrite(p.file->path, error);
+    }
+    p.temporary.clear();
+  }
 }
 
 namespace {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -38,6 +39,21 @@ std::string quoted(std::string_view text);
 /// `text` with control characters and bytes that are not UTF-8 escaped as
 /// \xNN, safe to print.
 std::string printable(std::string_view text);
+
+/// A file to write: `bytes` to `path`.
+struct OutputFile {
+  std::string path;
+  std::string_view bytes;
+};
+
+/// Writes every file so that no reader ever sees a part of one. A destination that is
+/// a regular file or does not exist yet is written to a temporary file next to it,
+/// synced, and renamed over it once every file is complete; a symbolic link is
+/// followed to its target; a device or FIFO (/dev/null, /dev/stdout) is written in
+/// place, before anything is renamed. A directory in the way fails before anything is
+/// written. On failure no temporary file and nothing renamed is left, and DataError
+/// says `PATH: cannot write file: REASON`.
+void writeFilesAtomically(std::span<const OutputFile> files);
 
 /// The first `count` bytes of `bytes` as hex pairs, e.g. "7f 45 4c 46".
 std::string hexPrefix(std::string_view bytes, size_t count);

@@ -3,14 +3,9 @@
 #include "runtime/DataFile.h"
 
 #include <array>
-#include <atomic>
 #include <bit>
-#include <cerrno>
 #include <charconv>
 #include <cstring>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace slope::runtime {
 
@@ -531,50 +526,6 @@ std::vector<float> fortranToC(const std::vector<float> &in, const std::vector<in
   return out;
 }
 
-[[noreturn]] void failWrite(const std::string &path, int error) {
-  throw DataError(path + ": cannot write file: " + std::strerror(error));
-}
-
-// Writes `bytes` to a new file next to `path`, then renames it over `path`:
-// readers see the old file or the complete new one, never a part.
-void writeFileAtomically(const std::string &path, std::string_view bytes) {
-  static std::atomic<unsigned> counter{0};
-  std::string temporary;
-  int fd = -1;
-  for (int attempt = 0; fd < 0; ++attempt) {
-    temporary = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && (errno != EEXIST || attempt == 100))
-      failWrite(path, errno);
-  }
-  auto abandon = [&](int error) {
-    ::close(fd);
-    ::unlink(temporary.c_str());
-    failWrite(path, error);
-  };
-  size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      abandon(errno);
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0)
-    abandon(errno);
-  if (::close(fd) != 0) {
-    int error = errno;
-    ::unlink(temporary.c_str());
-    failWrite(path, error);
-  }
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    int error = errno;
-    ::unlink(temporary.c_str());
-    failWrite(path, error);
-  }
-}
-
 // Why a tensor cannot be written, or an empty string.
 std::string tensorProblem(const Tensor &t) {
   if (t.shape.size() > kMaxRank)
@@ -657,7 +608,9 @@ void writeNpy(const std::string &path, const Tensor &t) {
   std::string problem = tensorProblem(t);
   if (!problem.empty())
     throw DataError(path + ": cannot write tensor: " + problem);
-  writeFileAtomically(path, npyBytes(t));
+  std::string bytes = npyBytes(t);
+  detail::OutputFile file{path, bytes};
+  detail::writeFilesAtomically({&file, 1});
 }
 
 } // namespace slope::runtime

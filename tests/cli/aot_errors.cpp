@@ -132,7 +132,7 @@ TEST_CASE("aot: user errors exit 1 and write nothing") {
       {"compile", digits, "--weights", weights, "-o", "kept.o", "--header", "taken.h"},
       dir.string());
   CHECK(headerIsDirectory.status == 1);
-  CHECK(headerIsDirectory.err == "error: cannot write 'taken.h': Is a directory\n");
+  CHECK(headerIsDirectory.err == "error: taken.h: cannot write file: Is a directory\n");
   CHECK(testutil::readBytes(dir / "kept.o") == "an older object\n");
   for (const auto &entry : fs::directory_iterator(dir))
     CHECK_MESSAGE(entry.path().filename().string().find(".tmp") == std::string::npos,

@@ -1,11 +1,16 @@
 // `slope run` failures: user errors (exit 1, one exact message on stderr, nothing on
-// stdout; a bad option value is one), usage errors (exit 2: the command line's shape), and the promise that a failed run never leaves an
-// output file behind, nor changes one that was there (SPEC §3).
+// stdout; a bad option value is one), usage errors (exit 2: the command line's shape),
+// and the promise that a failed run never leaves an output file behind, nor changes one
+// that was there (SPEC §3); what --output may be.
 #include "TestUtil.h"
 
 #include <doctest/doctest.h>
 
 #include <filesystem>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace {
 
@@ -320,4 +325,78 @@ TEST_CASE("a bad option value of any command is a user error: exit 1, one line")
                           dir.string());
   CHECK(ok.status == 0);
   CHECK(ok.err == "");
+}
+
+TEST_CASE("run --output: the source and the weights are not overwritten") {
+  fs::path dir = setUp("cli_errors_output_onto_input");
+  const std::string source = readBytes(dir / "small.slope");
+  const std::string weights = readBytes(dir / "w.safetensors");
+  RunResult ontoSource = runSlope({"run", "small.slope", "--weights", "w.safetensors", "--input",
+                                   "x.npy", "--output", "./small.slope"},
+                                  dir.string());
+  CHECK(ontoSource.status == 1);
+  CHECK(ontoSource.err ==
+        "error: the output './small.slope' is the source file; it would be overwritten\n");
+  RunResult ontoWeights = runSlope({"run", "small.slope", "--weights", "w.safetensors",
+                                    "--input", "x.npy", "--output", "w.safetensors"},
+                                   dir.string());
+  CHECK(ontoWeights.status == 1);
+  CHECK(ontoWeights.err ==
+        "error: the output 'w.safetensors' is the weights file; it would be overwritten\n");
+  CHECK(readBytes(dir / "small.slope") == source);
+  CHECK(readBytes(dir / "w.safetensors") == weights);
+  // The input may be replaced by the output.
+  RunResult ontoInput = runSlope(
+      {"run", "small.slope", "--weights", "w.safetensors", "--input", "x.npy", "--output", "x.npy"},
+      dir.string());
+  CHECK(ontoInput.status == 0);
+  CHECK(slope::runtime::readNpy((dir / "x.npy").string()).shape == std::vector<int64_t>{2, 3});
+}
+
+// Regression: the output was written to a temporary file and renamed over its path,
+// whatever was there: a FIFO or device (as root, /dev/null itself) became a regular file,
+// a symbolic link was replaced by a file, and a legal 250-byte name failed because the
+// temporary name went past NAME_MAX.
+TEST_CASE("run --output: a FIFO is written in place, a link followed, a long name allowed") {
+  fs::path dir = setUp("cli_errors_output_kinds");
+  const std::vector<std::string> run = {"run", "small.slope", "--weights", "w.safetensors",
+                                        "--input", "x.npy", "--output"};
+  auto runTo = [&](const std::string &output) {
+    std::vector<std::string> args = run;
+    args.push_back(output);
+    return runSlope(args, dir.string());
+  };
+  REQUIRE(runTo("plain.npy").status == 0);
+  const std::string expected = readBytes(dir / "plain.npy");
+
+  // A reader already has the FIFO open (without blocking), so the writer's open
+  // succeeds; the output (under 64 KiB) fits in the pipe until it is read.
+  REQUIRE(::mkfifo((dir / "out.fifo").c_str(), 0666) == 0);
+  int reader = ::open((dir / "out.fifo").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  REQUIRE(reader >= 0);
+  RunResult fifo = runTo("out.fifo");
+  std::string got;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(reader, buffer, sizeof buffer)) > 0;)
+    got.append(buffer, static_cast<size_t>(n));
+  ::close(reader);
+  CHECK(fifo.status == 0);
+  CHECK(fifo.err == "");
+  CHECK(fs::is_fifo(dir / "out.fifo"));
+  CHECK(got == expected);
+
+  writeBytes(dir / "target.npy", "old\n");
+  fs::create_symlink("target.npy", dir / "link.npy");
+  CHECK(runTo("link.npy").status == 0);
+  CHECK(fs::is_symlink(dir / "link.npy"));
+  CHECK(readBytes(dir / "target.npy") == expected);
+
+  const std::string longName = std::string(246, 'a') + ".npy"; // 250 bytes of NAME_MAX's 255
+  RunResult named = runTo(longName);
+  CHECK(named.status == 0);
+  CHECK(named.err == "");
+  CHECK(readBytes(dir / longName) == expected);
+  for (const auto &entry : fs::directory_iterator(dir))
+    CHECK_MESSAGE(entry.path().filename().string().find(".tmp") == std::string::npos,
+                  entry.path().filename().string());
 }

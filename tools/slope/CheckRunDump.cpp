@@ -48,6 +48,9 @@ runtime::Tensor readInput(const std::string &path) {
 }
 
 int run(const RunArgs &args) {
+  // The input may be rewritten in place; the source and the weights may not.
+  if (!args.output.empty())
+    checkNotAnInput("output", args.output, args.source, args.weights);
   Options options;
   options.weights = args.weights;
   options.random_weights_seed = args.seed;

@@ -37,6 +37,15 @@ CLI::Validator numberIn(double low, double high);
 /// One of `names`, with a suggestion for a misspelling.
 CLI::Validator oneOf(std::vector<std::string_view> names);
 
+/// Whether two paths name the same file, whether or not it exists yet: "x.o", "./x.o",
+/// "$PWD/x.o" and "d/../x.o" all do (symbolic links resolved where they exist).
+bool samePath(const std::string &a, const std::string &b);
+
+/// Fails when the output `path` (the "output", the "header") is the source or the
+/// weights file (none when `weights` is empty): writing it would destroy an input.
+void checkNotAnInput(std::string_view what, const std::string &path, const std::string &source,
+                     const std::string &weights);
+
 /// A user error, as the command line prints it: "error: <message>".
 [[noreturn]] void fail(std::string_view message);
 

@@ -3,18 +3,13 @@
 #include "compiler/backend/EmitObject.h"
 #include "compiler/ir/Graph.h"
 #include "compiler/passes/Pipeline.h"
+#include "runtime/DataFile.h"
 #include "slope/slope.hpp"
 #include "src/Driver.h"
 #include "tools/slope/Commands.h"
 
 #include <fmt/format.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <utility>
@@ -28,89 +23,12 @@ struct CompileArgs {
   std::string source, output, header, weights, triple, cpu, emit = "obj", network;
 };
 
-struct PendingFile {
-  std::string path;
-  std::string bytes;
-  std::string temporary;
-};
-
-/// Writes every file next to its destination under a temporary name, then renames
-/// them all into place: a failure leaves no partial file and no file of this run
-/// (except, if a rename fails for a reason other than a directory in the way, the
-/// files renamed before it).
-void writeFiles(std::vector<PendingFile> &files) {
-  auto removeTemporaries = [&files] {
-    for (PendingFile &f : files)
-      if (!f.temporary.empty())
-        ::unlink(f.temporary.c_str());
-  };
-  for (PendingFile &f : files) {
-    int fd = -1;
-    for (int attempt = 0; fd < 0; ++attempt) {
-      f.temporary = fmt::format("{}.tmp-{}-{}", f.path, ::getpid(), attempt);
-      fd = ::open(f.temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd >= 0)
-        break;
-      int error = errno;
-      if (error != EEXIST || attempt == 100) {
-        f.temporary.clear();
-        removeTemporaries();
-        fail(fmt::format("cannot write '{}': {}", f.path, std::strerror(error)));
-      }
-    }
-    size_t written = 0;
-    int error = 0;
-    while (written < f.bytes.size() && error == 0) {
-      ssize_t n = ::write(fd, f.bytes.data() + written, f.bytes.size() - written);
-      if (n < 0 && errno != EINTR)
-        error = errno;
-      else if (n > 0)
-        written += static_cast<size_t>(n);
-    }
-    if (::close(fd) != 0 && error == 0)
-      error = errno;
-    if (error != 0) {
-      removeTemporaries();
-      fail(fmt::format("cannot write '{}': {}", f.path, std::strerror(error)));
-    }
-  }
-  // rename() would fail on a directory, but only after the files before it were
-  // renamed into place: look first, so that such a failure writes nothing.
-  for (PendingFile &f : files) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(f.path, ec)) {
-      removeTemporaries();
-      fail(fmt::format("cannot write '{}': {}", f.path, std::strerror(EISDIR)));
-    }
-  }
-  for (PendingFile &f : files) {
-    if (::rename(f.temporary.c_str(), f.path.c_str()) != 0) {
-      int error = errno;
-      removeTemporaries();
-      fail(fmt::format("cannot write '{}': {}", f.path, std::strerror(error)));
-    }
-    f.temporary.clear();
-  }
-}
-
 backend::OutputKind outputKind(const std::string &emit) {
   if (emit == "asm")
     return backend::OutputKind::Assembly;
   if (emit == "llvm")
     return backend::OutputKind::LlvmIr;
   return backend::OutputKind::Object;
-}
-
-/// Whether two paths name the same file, whether or not it exists yet: "x.o", "./x.o",
-/// "$PWD/x.o" and "d/../x.o" all do (symbolic links resolved where they exist).
-bool samePath(const std::string &a, const std::string &b) {
-  namespace fs = std::filesystem;
-  auto resolved = [](const std::string &path) {
-    std::error_code ec;
-    fs::path full = fs::weakly_canonical(fs::absolute(path, ec), ec);
-    return ec ? fs::path(path).lexically_normal() : full;
-  };
-  return resolved(a) == resolved(b);
 }
 
 /// Rejects destinations that are the same file, or one of the files the command reads.
@@ -120,12 +38,8 @@ void checkDestinations(const CompileArgs &args) {
     destinations.push_back({"header", &args.header});
   if (destinations.size() == 2 && samePath(args.header, args.output))
     fail(fmt::format("the header and the output are the same file '{}'", args.output));
-  for (const auto &[what, path] : destinations) {
-    if (samePath(*path, args.source))
-      fail(fmt::format("the {} '{}' is the source file; it would be overwritten", what, *path));
-    if (!args.weights.empty() && samePath(*path, args.weights))
-      fail(fmt::format("the {} '{}' is the weights file; it would be overwritten", what, *path));
-  }
+  for (const auto &[what, path] : destinations)
+    checkNotAnInput(what, *path, args.source, args.weights);
 }
 
 int compile(const CompileArgs &args) {
@@ -150,11 +64,11 @@ int compile(const CompileArgs &args) {
   aot.cpu = args.cpu;
   aot.output = outputKind(args.emit);
   aot.embedded = values ? &*values : nullptr;
-  std::vector<PendingFile> files;
+  std::vector<std::string> contents; // the object, then the header
   try {
     backend::checkHeaderNames(graph, values.has_value());
     backend::AotOutput out = backend::compileAheadOfTime(graph, aot);
-    files.push_back({args.output, std::move(out.bytes), {}});
+    contents.push_back(std::move(out.bytes));
     if (!args.header.empty()) {
       backend::HeaderOptions header;
       header.embedded = values.has_value();
@@ -162,12 +76,19 @@ int compile(const CompileArgs &args) {
       header.weightsName = std::filesystem::path(args.weights).filename().string();
       header.triple = out.target.triple;
       header.cpu = out.target.cpu;
-      files.push_back({args.header, backend::emitHeader(graph, header), {}});
+      contents.push_back(backend::emitHeader(graph, header));
     }
   } catch (const backend::CodegenError &e) {
     fail(e.what());
   }
-  writeFiles(files);
+  std::vector<runtime::detail::OutputFile> files = {{args.output, contents[0]}};
+  if (contents.size() > 1)
+    files.push_back({args.header, contents[1]});
+  try {
+    runtime::detail::writeFilesAtomically(files);
+  } catch (const runtime::DataError &e) {
+    fail(e.what());
+  }
   return 0;
 }
 

@@ -1,7 +1,8 @@
-// Checks of option values, run by CLI11 before it converts them. A bad value is a user
-// error (exit 1), reported as "error: --batch: expected a whole number from 0 to
-// 16777216, got 'x'", not CLI11's own wording ("Value x not in range ...", "Could not
-// convert: ..."), which also misreads "-1" as 2^64 - 1 for an unsigned option.
+// Checks of option values. The validators run in CLI11 before it converts a value. A
+// bad value is a user error (exit 1), reported as "error: --batch: expected a whole
+// number from 0 to 16777216, got 'x'", not CLI11's own wording ("Value x not in range
+// ...", "Could not convert: ..."), which also misreads "-1" as 2^64 - 1 for an
+// unsigned option. The checks of output paths run once the command starts.
 #include "frontend/Diagnostics.h"
 #include "tools/slope/Commands.h"
 
@@ -10,6 +11,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <utility>
 
@@ -55,6 +57,24 @@ CLI::Validator oneOf(std::vector<std::string_view> names) {
                            didYouMean(value, names));
       },
       "", "NAME");
+}
+
+bool samePath(const std::string &a, const std::string &b) {
+  namespace fs = std::filesystem;
+  auto resolved = [](const std::string &path) {
+    std::error_code ec;
+    fs::path full = fs::weakly_canonical(fs::absolute(path, ec), ec);
+    return ec ? fs::path(path).lexically_normal() : full;
+  };
+  return resolved(a) == resolved(b);
+}
+
+void checkNotAnInput(std::string_view what, const std::string &path, const std::string &source,
+                     const std::string &weights) {
+  if (samePath(path, source))
+    fail(fmt::format("the {} '{}' is the source file; it would be overwritten", what, path));
+  if (!weights.empty() && samePath(path, weights))
+    fail(fmt::format("the {} '{}' is the weights file; it would be overwritten", what, path));
 }
 
 } // namespace slope::cli
