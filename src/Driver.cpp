@@ -85,8 +85,9 @@ ir::ParameterValues loadParameters(const ir::Graph &graph, const Options &option
     ir::ParameterValues values =
         ir::bindParameters(graph, runtime::loadWeights(options.weights), options.weights, &unused);
     for (const std::string &key : unused)
-      warnings.push_back(fmt::format("{}: unused tensor '{}'; network '{}' does not read it",
-                                     options.weights, key, graph.name));
+      // The key comes from the file: escaped and cut, as in the readers' errors.
+      warnings.push_back(fmt::format("{}: unused tensor {}; network '{}' does not read it",
+                                     options.weights, runtime::detail::quoted(key), graph.name));
     return values;
   } catch (const runtime::DataError &e) {
     throw Error(errorText(e.what()));

@@ -400,3 +400,29 @@ TEST_CASE("run --output: a FIFO is written in place, a link followed, a long nam
     CHECK_MESSAGE(entry.path().filename().string().find(".tmp") == std::string::npos,
                   entry.path().filename().string());
 }
+
+// Regression: text that never reached standard output (a full disk, a closed
+// descriptor) still exited with 0.
+TEST_CASE("what cannot be written to standard output is an error") {
+  fs::path dir = setUp("cli_errors_stdout");
+  struct Case {
+    std::string command;
+    std::string err;
+  };
+  const std::vector<Case> cases = {
+      {"run small.slope --weights w.safetensors --input x.npy >/dev/full",
+       "error: cannot write to standard output: No space left on device\n"},
+      {"run small.slope --weights w.safetensors --input x.npy >&-",
+       "error: cannot write to standard output: Bad file descriptor\n"},
+      {"dump small.slope --stage ir >/dev/full",
+       "error: cannot write to standard output: No space left on device\n"},
+      {"check small.slope >/dev/full", ""}, // prints nothing: nothing lost
+  };
+  for (const Case &c : cases) {
+    INFO(c.command);
+    RunResult r = slope::testutil::runProgram(
+        "/bin/sh", {"-c", "exec \"$0\" " + c.command, SLOPE_CLI}, dir.string());
+    CHECK(r.status == (c.err.empty() ? 0 : 1));
+    CHECK(r.err == c.err);
+  }
+}

@@ -351,6 +351,27 @@ TEST_CASE("run warns about unused tensors in the weights file") {
                  "warning: extra.safetensors: unused tensor 'aa.bias'; network 'small' does not read it\n");
 }
 
+// Regression: names from the file reached the terminal raw (escape sequences, NUL) and
+// uncut, where errors about the same names escape and cut them.
+TEST_CASE("run: unused tensor names are escaped and cut in the warning") {
+  fs::path dir = scratchDir("cli_run_unused_hostile");
+  writeSmallCase(dir);
+  writeSafetensors(dir / "hostile.safetensors",
+                   {{"h.weight", tensor({3, 4}, {1, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1, 1})},
+                    {"h.bias", tensor({3}, {0.5f, -1, 0})},
+                    // The key is written into the JSON as is: an escape the parser
+                    // turns into ESC (0x1b), the start of a terminal escape sequence.
+                    {"\\u001b[31mred", tensor({1}, {1})},
+                    {std::string(100, 'n'), tensor({1}, {1})}});
+  auto r = runSlope({"run", "small.slope", "--weights", "hostile.safetensors", "--input", "x.npy"},
+                    dir.string());
+  CHECK(r.status == 0);
+  CHECK(r.err == "warning: hostile.safetensors: unused tensor '\\x1b[31mred'; network 'small' "
+                 "does not read it\n"
+                 "warning: hostile.safetensors: unused tensor '" + std::string(80, 'n') +
+                 "...'; network 'small' does not read it\n");
+}
+
 TEST_CASE("run selects a network with --network") {
   fs::path dir = scratchDir("cli_run_network");
   writeBytes(dir / "two.slope", "network a {\n  input x : f32[2]\n  y = relu(x)\n  output y\n}\n"

@@ -11,11 +11,30 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <new>
 #include <string_view>
 #include <vector>
+
+namespace {
+
+/// `status`, or 1 when what the command printed did not all reach standard output (a
+/// full disk, a closed descriptor): results that were lost are an error, not a success.
+int finishStandardOutput(int status) {
+  errno = 0;
+  bool failed = std::fflush(stdout) != 0;
+  int error = errno;
+  if (!failed && !std::ferror(stdout))
+    return status;
+  fmt::print(stderr, "error: cannot write to standard output: {}\n",
+             error != 0 ? std::strerror(error) : "write error");
+  return status == 0 ? 1 : status;
+}
+
+} // namespace
 
 int main(int argc, char **argv) {
   // A write past the file-size limit must fail with an error, not kill the process
@@ -74,7 +93,7 @@ int main(int argc, char **argv) {
   try {
     for (const slope::cli::Command &command : commands)
       if (command.app->parsed())
-        return command.run();
+        return finishStandardOutput(command.run());
   } catch (const slope::Error &e) {
     std::fputs(e.what(), stderr);
     return 1;
