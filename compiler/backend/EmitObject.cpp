@@ -112,12 +112,17 @@ AotTarget resolveTarget(const std::string &triple, const std::string &cpu) {
     target.features = hostFeatures();
     return target;
   }
-  if (cpu.empty()) {
-    target.cpu = parsed.getArch() == llvm::Triple::x86_64 ? "x86-64" : "generic";
-    return target;
-  }
   std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
       llvmTarget.createMCSubtargetInfo(target.triple, "", ""));
+  if (cpu.empty()) {
+    // The target's baseline. Not every target has a CPU called "generic" (NVPTX does
+    // not, and LLVM would print a complaint of its own); those get LLVM's default.
+    if (parsed.getArch() == llvm::Triple::x86_64)
+      target.cpu = "x86-64";
+    else if (subtarget && subtarget->isCPUStringValid("generic"))
+      target.cpu = "generic";
+    return target;
+  }
   if (!subtarget || !subtarget->isCPUStringValid(cpu))
     fail("unknown CPU '" + cpu + "' for target '" + target.triple + "'; e.g. " +
          cpuExamples(parsed));

@@ -83,7 +83,10 @@ llvm::Expected<std::string> emitMachineCode(llvm::Module &module, llvm::TargetMa
   llvm::raw_svector_ostream os(bytes);
   llvm::legacy::PassManager pm;
   if (tm.addPassesToEmitFile(pm, os, nullptr, type))
-    return llvm::createStringError("the target cannot emit this kind of file");
+    return llvm::createStringError(
+        "target '" + tm.getTargetTriple().str() + "' cannot emit " +
+        (type == llvm::CodeGenFileType::ObjectFile ? "an object file" : "assembly") +
+        " here; slope compiles for CPUs such as x86_64-linux-gnu or aarch64-linux-gnu");
   pm.run(module);
   return std::string(bytes.begin(), bytes.end());
 }

@@ -51,6 +51,14 @@ TEST_CASE("aot: user errors exit 1 and write nothing") {
              "x86-64-v2, x86-64-v3, x86-64-v4");
   checkFails(dir, {digits, "--target", "aarch64-linux-gnu", "--cpu", "x86-64-v3"}, 1,
              "error: unknown CPU 'x86-64-v3' for target 'aarch64-unknown-linux-gnu'");
+  // Regression: a target without a CPU called "generic" got it anyway, and LLVM printed
+  // its own complaints ("'generic' is not a recognized processor ...") first.
+  checkFails(dir, {digits, "--target", "nvptx64-nvidia-cuda"}, 1,
+             "error: target 'nvptx64-nvidia-cuda' cannot emit an object file here; slope "
+             "compiles for CPUs such as x86_64-linux-gnu or aarch64-linux-gnu\n");
+  CHECK(testutil::runSlope({"compile", digits, "--target", "nvptx64-nvidia-cuda", "-o",
+                            (dir / "gpu.o").string()})
+            .err.find("recognized processor") == std::string::npos);
 #if defined(__x86_64__)
   checkFails(dir, {digits, "--target", "aarch64-linux-gnu", "--cpu", "native"}, 1,
              "error: `--cpu native` names this machine's CPU, which cannot run code for "
