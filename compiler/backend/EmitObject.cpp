@@ -117,10 +117,16 @@ AotTarget resolveTarget(const std::string &triple, const std::string &cpu) {
   if (cpu.empty()) {
     // The target's baseline. Not every target has a CPU called "generic" (NVPTX does
     // not, and LLVM would print a complaint of its own); those get LLVM's default.
-    if (parsed.getArch() == llvm::Triple::x86_64)
+    if (parsed.getArch() == llvm::Triple::x86_64) {
       target.cpu = "x86-64";
-    else if (subtarget && subtarget->isCPUStringValid("generic"))
+    } else if (parsed.getArch() == llvm::Triple::riscv64 && parsed.isOSLinux()) {
+      // LLVM's bare rv64i uses the soft-float ABI, which no Linux toolchain links
+      // with; RV64GC (with its lp64d ABI) is the Linux baseline, as Clang's default.
+      target.cpu = "generic-rv64";
+      target.features = "+m,+a,+f,+d,+c";
+    } else if (subtarget && subtarget->isCPUStringValid("generic")) {
       target.cpu = "generic";
+    }
     return target;
   }
   if (!subtarget || !subtarget->isCPUStringValid(cpu))

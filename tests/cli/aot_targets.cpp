@@ -245,3 +245,23 @@ TEST_CASE("aot: aarch64 objects use NEON, link with the cross compiler and run u
   }
   CHECK(call(external, x.data, 2, "null-params").rc == 2);
 }
+
+// Regression: without --cpu, riscv64 got LLVM's bare rv64i with the soft-float ABI
+// (ELF flags 0), which no Linux toolchain links with its double-float objects.
+TEST_CASE("aot: riscv64 Linux objects default to RV64GC and the lp64d ABI") {
+  fs::path dir = testutil::scratchDir("aot_riscv64");
+  compile({(kDigits / "digits.slope").string(), "--target", "riscv64-linux-gnu", "--weights",
+           (kDigits / "digits.safetensors").string(), "-o", (dir / "digits.o").string()});
+  std::string elf = testutil::readBytes(dir / "digits.o");
+  REQUIRE(elf.size() > 52);
+  CHECK(elf.compare(0, 4, "\x7f" "ELF") == 0);
+  CHECK(static_cast<unsigned char>(elf[18]) == 243); // e_machine EM_RISCV
+  uint32_t flags = 0; // e_flags, little-endian at offset 48 of an ELF64 header
+  for (int i = 3; i >= 0; --i)
+    flags = flags << 8 | static_cast<unsigned char>(elf[48 + i]);
+  CHECK(flags == (0x1u /* EF_RISCV_RVC */ | 0x4u /* EF_RISCV_FLOAT_ABI_DOUBLE */));
+  compile({(kDigits / "digits.slope").string(), "--target", "riscv64-linux-gnu", "--weights",
+           (kDigits / "digits.safetensors").string(), "--emit", "asm", "-o",
+           (dir / "digits.s").string()});
+  CHECK(contains(testutil::readBytes(dir / "digits.s"), "fmadd.s")); // the F extension
+}
