@@ -147,6 +147,9 @@ std::string emitHeader(const ir::Graph &graph, const HeaderOptions &options) {
   checkHeaderNames(graph, options.embedded);
   const std::string net = graph.name;
   const std::string NET = upperCase(net);
+  // The name as written, not upper-cased: headers of networks `mlp` and `MLP` must not
+  // hide each other (their size macros, equal or not, the compiler then checks).
+  const std::string guard = "SLOPE_NETWORK_" + net + "_H";
   const bool takesParams = takesParameterArgument(graph, options.embedded);
   std::vector<ir::ParameterSpec> specs = ir::parameterSpecs(graph);
   std::string h;
@@ -184,8 +187,8 @@ std::string emitHeader(const ir::Graph &graph, const HeaderOptions &options) {
   line(fmt::format(" *   output {}", graph.node(graph.output).name));
   line(fmt::format(" * Activations: {}.", activationList(graph)));
   line(" */");
-  line(fmt::format("#ifndef SLOPE_NETWORK_{}_H", NET));
-  line(fmt::format("#define SLOPE_NETWORK_{}_H", NET));
+  line(fmt::format("#ifndef {}", guard));
+  line(fmt::format("#define {}", guard));
   line("");
   line("#include <stdint.h>");
   line("");
@@ -224,7 +227,7 @@ std::string emitHeader(const ir::Graph &graph, const HeaderOptions &options) {
   line("} /* extern \"C\" */");
   line("#endif");
   line("");
-  line(fmt::format("#endif /* SLOPE_NETWORK_{}_H */", NET));
+  line(fmt::format("#endif /* {} */", guard));
   return h;
 }
 

@@ -157,7 +157,8 @@ TEST_CASE("aot: the header is valid C99 and C++ and says what SPEC §5 says") {
   compile({(kDigits / "digits.slope").string(), "-o", (dir / "digits.o").string(), "--header",
            (dir / "digits.h").string(), "--weights", (kDigits / "digits.safetensors").string()});
   std::string h = testutil::readBytes(dir / "digits.h");
-  CHECK(contains(h, "#ifndef SLOPE_NETWORK_DIGITS_H\n#define SLOPE_NETWORK_DIGITS_H\n"));
+  CHECK(contains(h, "#ifndef SLOPE_NETWORK_digits_H\n#define SLOPE_NETWORK_digits_H\n"));
+  CHECK(contains(h, "#endif /* SLOPE_NETWORK_digits_H */\n"));
   CHECK(contains(h, "#include <stdint.h>\n"));
   CHECK(contains(h, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"));
   CHECK(contains(h, "#define DIGITS_INPUT_SIZE 64\n#define DIGITS_OUTPUT_SIZE 10\n"));
@@ -183,6 +184,26 @@ TEST_CASE("aot: the header is valid C99 and C++ and says what SPEC §5 says") {
   testutil::writeBytes(dir / "use.cpp", testutil::readBytes(dir / "use.c"));
   runOk("c++", {"-std=c++98", "-pedantic-errors", "-Wall", "-Wextra", "-Werror",
                 "-Wno-long-long", "-fsyntax-only", "-I", dir.string(), (dir / "use.cpp").string()});
+}
+
+// Regression: both headers were guarded by SLOPE_NETWORK_MLP_H, so the second one
+// included was silently empty and its function undeclared.
+TEST_CASE("aot: the headers of networks whose names differ in case can be included together") {
+  fs::path dir = testutil::scratchDir("aot_guard_case");
+  for (const std::string name : {"mlp", "MLP"}) {
+    testutil::writeBytes(dir / (name + ".slope"), "network " + name +
+                                                      " {\n  input x : f32[4]\n"
+                                                      "  y = relu(x)\n  output y\n}\n");
+    compile({(dir / (name + ".slope")).string(), "-o", (dir / (name + ".o")).string(),
+             "--header", (dir / (name + "_net.h")).string()});
+  }
+  testutil::writeBytes(dir / "both.c",
+                       "#include \"mlp_net.h\"\n#include \"MLP_net.h\"\n"
+                       "int run(const float *x, float *y) {\n"
+                       "  return mlp_forward(x, y, 1) + MLP_forward(x, y, MLP_INPUT_SIZE / 4);\n"
+                       "}\n");
+  runOk("cc", {"-std=c99", "-pedantic-errors", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
+               "-I", dir.string(), (dir / "both.c").string()});
 }
 
 TEST_CASE("aot: parameter fields are the keys as C identifiers, and keys that collide are an error") {
