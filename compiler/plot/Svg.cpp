@@ -1,15 +1,9 @@
 #include "compiler/plot/Svg.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace slope::plot {
 
@@ -179,36 +173,6 @@ std::string renderSvg(const std::vector<Curve> &curves, const std::string &title
   }
   s << "  </g>\n</svg>\n";
   return s.str();
-}
-
-std::string writeFileAtomically(const std::string &path, const std::string &text) {
-  namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  std::string temp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-  int fd = ::mkstemp(temp.data());
-  if (fd < 0)
-    return "cannot write '" + path + "': " + std::strerror(errno);
-  ::fchmod(fd, 0644); // as a plain create would leave it, umask aside
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      std::string message = "cannot write '" + path + "': " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(temp.c_str());
-      return message;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::close(fd) != 0 || std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::string message = "cannot write '" + path + "': " + std::strerror(errno);
-    ::unlink(temp.c_str());
-    return message;
-  }
-  return {};
 }
 
 } // namespace slope::plot

@@ -32,8 +32,4 @@ Frame frameFor(const std::vector<Curve> &curves, double xMin, double xMax);
 std::string renderSvg(const std::vector<Curve> &curves, const std::string &title,
                       const Frame &frame);
 
-/// Writes `text` to `path` completely or not at all (a temporary file in the same
-/// directory, then a rename). Returns an error message, empty on success.
-std::string writeFileAtomically(const std::string &path, const std::string &text);
-
 } // namespace slope::plot

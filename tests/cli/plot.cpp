@@ -250,7 +250,9 @@ TEST_CASE("slope plot: errors are clear and write nothing") {
       {{"plot", "elu", "--range=0,inf", "-o", out}, 1, "invalid --range"},
       {{"plot", "elu"}, 2, ""},
       {{"plot", "-o", out}, 2, ""},
-      {{"plot", "elu", "-o", (dir / "missing" / "x.svg").string()}, 1, "cannot write"},
+      {{"plot", "elu", "-o", (dir / "missing" / "x.svg").string()}, 1,
+       "error: " + (dir / "missing" / "x.svg").string() +
+           ": cannot write file: No such file or directory\n"},
   };
   for (const Bad &b : cases) {
     auto r = testutil::runSlope(b.args);
@@ -260,4 +262,16 @@ TEST_CASE("slope plot: errors are clear and write nothing") {
     CHECK(!fs::exists(out));
   }
   CHECK(fs::is_empty(dir));
+}
+
+// Regression: plot had its own writer, which replaced a symbolic link (or, as root, a
+// device such as /dev/null) with a regular file. It now shares writeFilesAtomically.
+TEST_CASE("plot -o follows a symbolic link, through the shared writer") {
+  fs::path dir = testutil::scratchDir("cli_plot_output_kinds");
+  testutil::writeBytes(dir / "target.svg", "old\n");
+  fs::create_symlink("target.svg", dir / "link.svg");
+  auto r = testutil::runSlope({"plot", "elu", "-o", "link.svg"}, dir.string());
+  CHECK(r.status == 0);
+  CHECK(fs::is_symlink(dir / "link.svg"));
+  CHECK(testutil::readBytes(dir / "target.svg").find("<svg ") != std::string::npos);
 }

@@ -6,6 +6,7 @@
 #include "compiler/eval/Derivatives.h"
 #include "compiler/eval/Reference.h"
 #include "compiler/plot/Svg.h"
+#include "runtime/DataFile.h"
 #include "src/Driver.h"
 #include "tools/slope/Commands.h"
 
@@ -96,9 +97,13 @@ int runPlot(const PlotOptions &options) {
   }
   std::string title = options.derivative ? "Derivatives of activations" : "Activations";
   plot::Frame frame = plot::frameFor(curves, lo, hi);
-  std::string error = plot::writeFileAtomically(options.output, plot::renderSvg(curves, title, frame));
-  if (!error.empty())
-    fail(error);
+  std::string svg = plot::renderSvg(curves, title, frame);
+  runtime::detail::OutputFile file{options.output, svg};
+  try {
+    runtime::detail::writeFilesAtomically({&file, 1});
+  } catch (const runtime::DataError &e) {
+    fail(e.what());
+  }
   return 0;
 }
 
