@@ -34,6 +34,14 @@ int finishStandardOutput(int status) {
   return status == 0 ? 1 : status;
 }
 
+/// A bad option value (OptionValues.cpp) is a user error, exit 1; the shape of the
+/// command line (an unknown option, a missing one, two that exclude each other) is a
+/// usage error, exit 2, which CLI11 reports.
+int badOptionValue(const CLI::ParseError &e) {
+  fmt::print(stderr, "error: {}\n", e.what());
+  return 1;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -78,13 +86,9 @@ int main(int argc, char **argv) {
   } catch (const CLI::CallForVersion &e) {
     return app.exit(e);
   } catch (const CLI::ValidationError &e) {
-    // A bad option value (OptionValues.cpp) is a user error; the shape of the command
-    // line (an unknown option, a missing one, two that exclude each other) is a usage error.
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
-  } catch (const CLI::ConversionError &e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
+    return badOptionValue(e);
+  } catch (const CLI::ConversionError &e) { // a value no validator saw, e.g. --json=maybe
+    return badOptionValue(e);
   } catch (const CLI::ParseError &e) {
     app.exit(e);
     return 2;
