@@ -14,8 +14,10 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -139,14 +141,48 @@ OptimizedModule buildModule(const ir::Graph &graph, const CompileOptions &option
   return result;
 }
 
-/// How many modules to split the network into, each compiled on its own thread: one
-/// per hardware thread, at most one per kernel and at most `options.compileThreads`.
-unsigned partitionCount(const ir::Graph &graph, const CompileOptions &options) {
+/// The threads a compile runs on: `options.compileThreads`, or one per hardware thread;
+/// at most kMaxCompileThreads.
+unsigned compileThreadCount(const CompileOptions &options) {
   unsigned threads = options.compileThreads;
   if (threads == 0)
     threads = std::max(1u, std::thread::hardware_concurrency());
+  return std::min(threads, kMaxCompileThreads);
+}
+
+/// How many modules to split the network into, each compiled on its own thread: one per
+/// compile thread, at most one per kernel.
+unsigned partitionCount(const ir::Graph &graph, const CompileOptions &options) {
   return static_cast<unsigned>(
-      std::clamp<size_t>(graph.groups.size(), 1, std::min(threads, kMaxCompileThreads)));
+      std::clamp<size_t>(graph.groups.size(), 1, compileThreadCount(options)));
+}
+
+/// The JIT's compile layer would compile IR modules; slope adds only objects, compiled
+/// beforehand (JitModule::compile). This compiler stands in for LLJIT's default one,
+/// which would build a TargetMachine of its own for every JIT: as much as a fifth of
+/// compiling a one-kernel network.
+class ObjectsOnly : public llvm::orc::IRCompileLayer::IRCompiler {
+public:
+  ObjectsOnly() : IRCompiler(llvm::orc::IRSymbolMapper::ManglingOptions()) {}
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> operator()(llvm::Module &) override {
+    return llvm::createStringError("slope's JIT links compiled objects only");
+  }
+};
+
+/// An LLJIT for objects compiled for `jtmb`'s machine, whose data layout is given (LLJIT
+/// would otherwise build a TargetMachine to ask).
+std::unique_ptr<llvm::orc::LLJIT> createJit(const llvm::orc::JITTargetMachineBuilder &jtmb,
+                                            const llvm::DataLayout &dataLayout) {
+  return check(
+      llvm::orc::LLJITBuilder()
+          .setJITTargetMachineBuilder(jtmb)
+          .setDataLayout(dataLayout)
+          .setCompileFunctionCreator(
+              [](llvm::orc::JITTargetMachineBuilder)
+                  -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
+                return std::make_unique<ObjectsOnly>();
+              })
+          .create());
 }
 
 } // namespace
@@ -205,51 +241,74 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
                                               const ir::ParameterValues &parameters,
                                               const CompileOptions &options) {
   llvm::orc::JITTargetMachineBuilder jtmb = machineBuilder(options);
-
-  // Code generation dominates compile time, and the kernels are independent functions:
-  // the network is emitted as `partitions` modules, each in its own context and
-  // compiled to an object by its own TargetMachine on its own thread, and the objects
-  // are linked by the JIT.
-  // The caller compiles the partition with the most code: a worker starts later and
-  // colder (a new thread, its own TargetMachine), so it gets the lighter ones.
   MachinePool &machines = MachinePool::instance();
   std::optional<MachinePool::Lease> callerMachine = machines.lease(jtmb, options.optLevel);
   const codegen::TargetSpec target = codegen::targetSpecFor(**callerMachine);
+  const llvm::DataLayout dataLayout = (**callerMachine).createDataLayout();
+  std::unique_ptr<JitModule> jm(new JitModule());
+  jm->state_ = std::make_unique<State>();
+
+  // Code generation dominates compile time, and the kernels are independent functions:
+  // the network is emitted as `partitions` modules, each in its own context and
+  // compiled to an object by its own TargetMachine, and the objects are linked by the
+  // JIT. The work is a list of tasks that `threads` threads take in order, each the
+  // next one not yet taken: the partitions, heaviest first, then packing the parameters
+  // and creating the JIT, which need no code and so overlap the code generation of the
+  // partitions still running. The caller takes the heaviest partition: a worker starts
+  // later and colder (a new thread, maybe a new TargetMachine).
   unsigned partitions = partitionCount(graph, options);
   std::vector<int64_t> cost;
   codegen::kernelPartitions(graph, target, partitions, &cost);
-  auto callers = static_cast<unsigned>(std::max_element(cost.begin(), cost.end()) - cost.begin());
+  std::vector<unsigned> order(partitions);
+  for (unsigned p = 0; p < partitions; ++p)
+    order[p] = p;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](unsigned a, unsigned b) { return cost[a] > cost[b]; });
   std::vector<std::string> objects(partitions);
-  std::vector<std::exception_ptr> errors(partitions);
-  auto compilePartition = [&](unsigned p, std::optional<MachinePool::Lease> tm) {
-    try {
-      if (!tm)
+  std::vector<std::function<void()>> tasks;
+  for (unsigned p : order)
+    tasks.push_back([&, p, first = tasks.empty()] {
+      std::optional<MachinePool::Lease> tm;
+      if (first) { // on the caller's thread
+        tm.emplace(std::move(*callerMachine));
+        callerMachine.reset();
+      } else {
         tm.emplace(machines.lease(jtmb, options.optLevel));
+      }
       OptimizedModule built = buildModule(graph, options, **tm, partitions, p);
       objects[p] = check(emitMachineCode(*built.module, **tm, llvm::CodeGenFileType::ObjectFile));
+    });
+  tasks.push_back(
+      [&] { jm->bindParameters(check(codegen::planParameters(graph, parameters, target))); });
+  tasks.push_back([&] { jm->state_->jit = createJit(jtmb, dataLayout); });
+
+  std::vector<std::exception_ptr> errors(tasks.size());
+  std::atomic<size_t> next{1};
+  auto run = [&](size_t task) {
+    try {
+      tasks[task]();
     } catch (...) {
-      errors[p] = std::current_exception();
+      errors[task] = std::current_exception();
     }
   };
+  auto takeTasks = [&] {
+    for (size_t task; (task = next.fetch_add(1)) < tasks.size();)
+      run(task);
+  };
   std::vector<std::thread> workers;
-  for (unsigned p = 0; p < partitions; ++p)
-    if (p != callers)
-      workers.emplace_back(compilePartition, p, std::nullopt);
-  compilePartition(callers, std::move(callerMachine));
+  for (unsigned w = 1; w < std::min<size_t>(compileThreadCount(options), tasks.size()); ++w)
+    workers.emplace_back(takeTasks);
+  run(0);
+  takeTasks();
   for (std::thread &worker : workers)
     worker.join();
   for (const std::exception_ptr &error : errors)
     if (error)
       std::rethrow_exception(error);
 
-  std::unique_ptr<JitModule> jm(new JitModule());
-  jm->bindParameters(check(codegen::planParameters(graph, parameters, target)));
   jm->inputWidth_ = graph.inputWidth();
   jm->outputWidth_ = graph.outputWidth();
   jm->lanes_ = target.lanes;
-
-  jm->state_ = std::make_unique<State>();
-  jm->state_->jit = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create());
   llvm::orc::LLJIT &jit = *jm->state_->jit;
   for (unsigned p = 0; p < partitions; ++p)
     if (llvm::Error e = jit.addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(
