@@ -21,6 +21,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <new>
 #include <optional>
 #include <thread>
@@ -251,7 +252,7 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
   // Code generation dominates compile time, and the kernels are independent functions:
   // the network is emitted as `partitions` modules, each in its own context and
   // compiled to an object by its own TargetMachine, and the objects are linked by the
-  // JIT. The work is a list of tasks that `threads` threads take in order, each the
+  // JIT. The work is a list of tasks that the compile threads take in order, each the
   // next one not yet taken: the partitions, heaviest first, then packing the parameters
   // and creating the JIT, which need no code and so overlap the code generation of the
   // partitions still running. The caller takes the heaviest partition: a worker starts
@@ -260,8 +261,7 @@ std::unique_ptr<JitModule> JitModule::compile(const ir::Graph &graph,
   std::vector<int64_t> cost;
   codegen::kernelPartitions(graph, target, partitions, &cost);
   std::vector<unsigned> order(partitions);
-  for (unsigned p = 0; p < partitions; ++p)
-    order[p] = p;
+  std::iota(order.begin(), order.end(), 0u);
   std::stable_sort(order.begin(), order.end(),
                    [&](unsigned a, unsigned b) { return cost[a] > cost[b]; });
   std::vector<std::string> objects(partitions);

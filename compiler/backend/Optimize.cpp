@@ -44,7 +44,7 @@ namespace {
 /// need: common subexpressions of the index arithmetic, the row and panel offsets
 /// hoisted out of the k loop, and tidy control flow. Strength reduction of the addresses
 /// is done by the code generator (LSR), and so is constant folding: InstCombine, once in
-/// this list, changed no instruction of the hot loops of the benchmark networks and cost
+/// this list, changed no vector instruction of the benchmark networks' kernels and cost
 /// about 7% of compiling the 784-128-64-10 MLP (docs/codegen.md).
 llvm::FunctionPassManager kernelPipeline() {
   llvm::FunctionPassManager fpm;
