@@ -6,12 +6,44 @@
 #include <llvm/Transforms/Scalar/EarlyCSE.h>
 #include <llvm/Transforms/Scalar/LICM.h>
 #include <llvm/Transforms/Scalar/SimplifyCFG.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
+#include <sstream>
+#include <string>
 
 namespace slope::backend {
+
+namespace {
+
+/// LLVM's own options from the environment variable SLOPE_LLVM_ARGS, as for Halide's
+/// HL_LLVM_ARGS: `SLOPE_LLVM_ARGS="-x86-asm-syntax=intel" slope dump --stage asm ...`.
+/// For studying the code generator, not a supported interface: the options are LLVM's,
+/// change between its versions, and hold for the whole process. A bad one is reported
+/// on stderr and the rest still apply; unset, nothing of LLVM's option state is touched
+/// (an application embedding slope may have set it).
+void parseLlvmArgs() {
+  const char *value = std::getenv("SLOPE_LLVM_ARGS");
+  if (!value || !*value)
+    return;
+  // LLVM names the program in its messages: "SLOPE_LLVM_ARGS: Unknown command line
+  // argument ...  Try: 'SLOPE_LLVM_ARGS --help'", which is what to set for its help.
+  const char *argv[] = {"SLOPE_LLVM_ARGS"};
+  std::string errors;
+  llvm::raw_string_ostream os(errors);
+  if (llvm::cl::ParseCommandLineOptions(1, argv, "", &os, "SLOPE_LLVM_ARGS"))
+    return;
+  os.flush();
+  std::istringstream lines(errors);
+  for (std::string line; std::getline(lines, line);)
+    std::fprintf(stderr, "warning: %s\n", line.c_str());
+}
+
+} // namespace
 
 void initializeNativeTarget() {
   static std::once_flag once;
@@ -19,6 +51,7 @@ void initializeNativeTarget() {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
     llvm::InitializeNativeTargetAsmParser();
+    parseLlvmArgs();
   });
 }
 

@@ -15,13 +15,14 @@ class Module;
 
 namespace slope::backend {
 
-/// Registers the native target, its assembly printer and parser (once per process).
+/// Registers the native target, its assembly printer and parser, and applies the LLVM
+/// options of the environment variable SLOPE_LLVM_ARGS (once per process).
 void initializeNativeTarget();
 
 /// Optimizes the module with `tm`'s cost model: at `optLevel` 0 LLVM's O0 pipeline, else
 /// a short function pass list suited to kernels that are vectorized and register-blocked
-/// by construction (CSE, instcombine, simplifycfg, LICM; no unrolling, vectorizers or
-/// inlining). The module's data layout must be `tm`'s.
+/// by construction (CSE, simplifycfg, LICM; no unrolling, vectorizers or inlining). The
+/// module's data layout must be `tm`'s.
 void optimizeModule(llvm::Module &module, llvm::TargetMachine &tm, unsigned optLevel);
 
 /// Emits the module as assembly text or as an object file.

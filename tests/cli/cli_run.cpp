@@ -397,3 +397,35 @@ TEST_CASE("dump prints every stage, exit 0") {
     CHECK(hasKernels == (std::string(stage) == "fused"));
   }
 }
+
+TEST_CASE("SLOPE_LLVM_ARGS passes options to LLVM; a bad one is a warning") {
+  auto dump = [](const std::string &llvmArgs) {
+    return slope::testutil::runProgram(
+        "/usr/bin/env", {"SLOPE_LLVM_ARGS=" + llvmArgs, SLOPE_CLI, "dump", digitsSource(),
+                         "--stage", "asm"});
+  };
+  // The operands of the first FMA: AT&T syntax names registers with '%', Intel's does not.
+  auto firstFmaOperands = [](const std::string &asmText) {
+    std::size_t at = asmText.find("\tvfmadd231ps\t");
+    REQUIRE(at != std::string::npos);
+    std::size_t end = asmText.find('\n', at);
+    return asmText.substr(at, end - at);
+  };
+  auto att = dump("");
+  REQUIRE(att.status == 0);
+  CHECK(att.err == "");
+  CHECK(firstFmaOperands(att.out).find('%') != std::string::npos);
+
+  auto intel = dump("-x86-asm-syntax=intel");
+  REQUIRE(intel.status == 0);
+  CHECK(intel.err == "");
+  CHECK(firstFmaOperands(intel.out).find('%') == std::string::npos);
+
+  // The good option still applies; LLVM's spelling suggestion may follow the warning.
+  auto bad = dump("--no-such-llvm-option -x86-asm-syntax=intel");
+  REQUIRE(bad.status == 0);
+  CHECK(bad.err.rfind("warning: SLOPE_LLVM_ARGS: Unknown command line argument "
+                      "'--no-such-llvm-option'.  Try: 'SLOPE_LLVM_ARGS --help'\n",
+                      0) == 0);
+  CHECK(intel.out == bad.out);
+}
