@@ -8,6 +8,7 @@ per-round medians. Standard library only.
 import argparse
 import collections
 import datetime
+import glob
 import json
 import os
 import re
@@ -90,6 +91,25 @@ def memory_gib():
             if line.startswith("MemTotal:"):
                 return int(line.split()[1]) / (1 << 20)
     return 0.0
+
+
+def cache_sizes():
+    """The per-core caches the kernel reports, as "L1d 48 KiB, L2 2 MiB, ...", or ""."""
+    names = []
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index[0-9]*")):
+        def read(field):
+            try:
+                with open(os.path.join(index, field)) as f:
+                    return f.read().strip()
+            except OSError:
+                return ""
+        level, kind, size = read("level"), read("type"), read("size")
+        if not level or not size or kind == "Instruction":
+            continue
+        kib = int(size[:-1]) * (1024 if size.endswith("M") else 1) if size[-1] in "KM" else 0
+        size = f"{kib // 1024} MiB" if kib and kib % 1024 == 0 else f"{kib} KiB" if kib else size
+        names.append(f"L{level}{'d' if kind == 'Data' else ''} {size}")
+    return ", ".join(names)
 
 
 def package_version(name):
@@ -310,6 +330,7 @@ def main():
     llvm = run("/usr/lib/llvm-19/bin/llvm-config", "--version")
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     l2_size = os.environ.get("OPENBLAS_L2_SIZE")
+    caches = cache_sizes()
     rounds = f"{args.rounds} round" + ("" if args.rounds == 1 else "s")
 
     out = ["# Performance", ""]
@@ -329,7 +350,8 @@ def main():
         if changed else ", clean tree."))
     bullet(out, f"Machine: {fields.get('model name', '?')}, family {family}{family_note} model",
            f"{fields.get('model', '?')}, {os.cpu_count()} cores (1 thread per core),",
-           f"{memory_gib():.0f} GiB; ISA: {isa}. A virtual machine that exposes no cache sizes.")
+           f"{memory_gib():.0f} GiB; ISA: {isa}; " +
+           (f"caches of core 0: {caches}." if caches else "the machine exposes no cache sizes."))
     if args.load:
         other = args.other_cores
         steal = args.steal_cores

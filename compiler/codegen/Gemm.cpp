@@ -36,6 +36,10 @@ DenseTiling denseTiling(int64_t units, int64_t in, const TargetSpec &target) {
   return t;
 }
 
+int64_t denseKPassLimit(const TargetSpec &target) {
+  return target.l2Bytes >= 2 * 1024 * 1024 ? 4096 : 2048;
+}
+
 int64_t packedWeightSize(int64_t units, int64_t in, const TargetSpec &target) {
   int64_t lanes = target.lanes;
   return (units + lanes - 1) / lanes * lanes * in;
@@ -64,21 +68,17 @@ std::vector<float> packDenseWeights(const float *weights, int64_t units, int64_t
 
 namespace {
 
-/// How the K-blocked kernel cuts K: passes of at most kMaxKBlock inputs, as even as
-/// possible. A pass's weight block is then at most 2048 x 48 floats (384 KiB) with
-/// AVX-512: in a 1 MiB L2 with room for the rows' inputs streaming past. Longer passes
-/// mean fewer of them, and every pass but the first reloads the partial sums of the
-/// whole output (8 MiB for 4096 x 4096 at batch 512, from L3): passes of 2048 ran
-/// 4096 x 4096 and 2048 x 2048 layers 3-4% faster than passes of 512 (docs/codegen.md).
+/// How the K-blocked kernel cuts K: passes of at most denseKPassLimit inputs, as even as
+/// possible.
 struct KSplit {
   int64_t passes;
   int64_t length;     // inputs in every pass but the last
   int64_t lastLength; // inputs in the last
 };
 
-KSplit kSplit(int64_t in) {
-  constexpr int64_t kMaxKBlock = 2048;
-  int64_t passes = std::max<int64_t>(1, (in + kMaxKBlock - 1) / kMaxKBlock);
+KSplit kSplit(int64_t in, const TargetSpec &target) {
+  const int64_t limit = denseKPassLimit(target);
+  int64_t passes = std::max<int64_t>(1, (in + limit - 1) / limit);
   int64_t length = (in + passes - 1) / passes;
   return KSplit{passes, length, in - (passes - 1) * length};
 }
@@ -489,7 +489,7 @@ void emitKPass(KernelBuilder &k, const DenseShape &s, const KRange &kr) {
 
 /// The K-blocked kernel: every pass of kSplit.
 void emitKPasses(KernelBuilder &k, const DenseShape &s) {
-  KSplit split = kSplit(s.in);
+  KSplit split = kSplit(s.in, k.target);
   if (split.passes == 1) {
     emitKPass(k, s, KRange{k.i64c(0), s.in, true, true});
     return;
@@ -534,7 +534,7 @@ void emitFewRowsOrElse(KernelBuilder &k, const DenseShape &s,
 int64_t denseRuntimePanelFloats(int64_t units, int64_t in, const TargetSpec &target) {
   DenseTiling t = denseTiling(units, in, target);
   int64_t width = t.fullTiles > 0 ? t.fullWidth() : int64_t(t.restVectors) * t.lanes;
-  return width * kSplit(in).length;
+  return width * kSplit(in, target).length;
 }
 
 bool denseSplitsColumns(int64_t units, int64_t in, const TargetSpec &target) {

@@ -45,6 +45,16 @@ struct DenseTiling {
 
 DenseTiling denseTiling(int64_t units, int64_t in, const TargetSpec &target);
 
+/// The most inputs one pass of the cache-blocked kernel covers: K is cut into as few
+/// passes as keep under it, as even as possible. A pass's weight block (its inputs x one
+/// column tile, 48 floats wide with AVX-512) must stay in L2 while the row blocks stream
+/// past, and longer passes mean fewer of them: every pass but the first reloads the
+/// partial sums of the whole output (8 MiB for 4096 x 4096 at batch 512). 2048 (384 KiB
+/// blocks) for L2s under 2 MiB or unknown: with a 1 MiB L2 it ran 4096 x 4096 and
+/// 2048 x 2048 3-4% faster than 512; 4096 (768 KiB) with 2 MiB or more, which ran 4096 x
+/// 4096 at batch 512 about 2% faster than 2048 (docs/codegen.md).
+int64_t denseKPassLimit(const TargetSpec &target);
+
 /// Floats in the packed form of a [units, in] weight matrix.
 int64_t packedWeightSize(int64_t units, int64_t in, const TargetSpec &target);
 

@@ -5,7 +5,10 @@
 #include <llvm/IR/Function.h>
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/Host.h>
 #include <llvm/TargetParser/Triple.h>
+
+#include <unistd.h>
 
 namespace slope::codegen {
 
@@ -75,9 +78,21 @@ TargetSpec targetSpecFor(const std::string &triple, const std::string &cpu,
   return spec;
 }
 
+int64_t hostL2Bytes() {
+#ifdef _SC_LEVEL2_CACHE_SIZE
+  long bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  return bytes > 0 ? bytes : 0;
+#else
+  return 0;
+#endif
+}
+
 TargetSpec targetSpecFor(const llvm::TargetMachine &tm) {
   TargetSpec spec = targetSpecFor(tm.getTargetTriple().str(), tm.getTargetCPU().str(),
                                   tm.getTargetFeatureString().str());
+  if (tm.getTargetTriple() == llvm::Triple(llvm::sys::getProcessTriple()) &&
+      tm.getTargetCPU() == llvm::sys::getHostCPUName())
+    spec.l2Bytes = hostL2Bytes();
   // A CPU name implies features its feature string need not list (`--cpu x86-64-v4`):
   // ask the subtarget, which knows both.
   const llvm::MCSubtargetInfo *sti = tm.getMCSubtargetInfo();

@@ -2,6 +2,7 @@
 // function attributes that make the optimizer and the code generator agree on it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace llvm {
@@ -25,7 +26,16 @@ struct TargetSpec {
   /// Vector registers of that width the register allocator has (32 with AVX-512 or
   /// AArch64, 16 otherwise); sizes the dense register tile.
   unsigned vectorRegisters = 16;
+  /// The L2 cache of one core in bytes, or 0 when unknown: the host's when the code is
+  /// for the host's own CPU, the one LLVM detects (the JIT's default, `slope compile
+  /// --cpu native`), else 0, since a CPU name does not say how much L2 the chip has.
+  /// Sizes the K passes of the cache-blocked dense kernel (Gemm.h, denseKPassLimit).
+  int64_t l2Bytes = 0;
 };
+
+/// The L2 cache per core of the machine running this process, in bytes, as the C
+/// library reports it; 0 when it does not (some virtual machines expose no cache sizes).
+int64_t hostL2Bytes();
 
 /// The spec for the target `tm` generates code for.
 TargetSpec targetSpecFor(const llvm::TargetMachine &tm);

@@ -40,7 +40,7 @@ TEST_CASE("jit: the step entry, group by group and part by part, gives forward's
       "network deep {\n  input x : f32[700]\n"
       "  h = dense(x, 300) |> elu()\n"
       "  y = dense(h, 600) |> leaky_relu(alpha = -1.5)\n  output y\n}\n",
-      // K in 3 passes; 40 units are a single tile with AVX-512, where any two parts or
+      // K in 3 passes (2 on a host with 2 MiB of L2 or more); 40 units are a single tile with AVX-512, where any two parts or
       // more split by rows; with AVX2, 2 tiles and a rest of 8 units.
       "network wide {\n  input x : f32[4100]\n"
       "  y = dense(x, 40)\n  output y\n}\n",
