@@ -98,10 +98,11 @@ TEST_CASE("jit: single rows pair the column tiles of weights that fit in L2") {
   checkShapes(shapes, {1, 2, 3, 7, 8, 13, 14});
 }
 
-TEST_CASE("jit: weights that stream from memory at a few rows are prefetched ahead, not others") {
-  // The 1100 x 200 layer takes the blocked path (its weights do not fit in L2); at 1 to
-  // mr/2 rows its tiles stream them once, with a software prefetch ahead of the loads.
-  // The 64 x 32 layer's weights stay in cache: no prefetch.
+TEST_CASE("jit: weights that stream from L3 or memory are prefetched ahead, cached ones not") {
+  // The 1100 x 200 layer takes the blocked path (its weights do not fit in L2): at 1 to
+  // mr/2 rows its tiles stream them once, and at more rows each pass's first row block
+  // brings them in, both with a software prefetch ahead of the loads. The 64 x 32
+  // layer's weights stay in cache: no prefetch.
   ir::Graph blocked = parseNetwork(blockedNetwork({1100, 200, true}));
   CHECK(backend::emitLlvmText(blocked).find("call void @llvm.prefetch") != std::string::npos);
   ir::Graph small = parseNetwork(blockedNetwork({64, 32, true}));
