@@ -532,18 +532,22 @@ def main():
            "torch runs `F.linear` on the system BLAS:",
            f"`{results.first('torch', 'blas') or '?'}`.")
     out.append("")
-    prose(out, "**OPENBLAS_CORETYPE.** This machine's environment sets",
-          (f"`OPENBLAS_CORETYPE={coretype}`" if coretype else "no `OPENBLAS_CORETYPE`")
-          + (f" and `OPENBLAS_L2_SIZE={l2_size}`," if l2_size else ","),
-          "which pins OpenBLAS to kernels other than its own choice (older builds misdetect some",
-          "processors). The comparison runs OpenBLAS and PyTorch with both variables removed",
+    pinned = (f"`OPENBLAS_CORETYPE={coretype}`" if coretype else "") \
+        + (" and " if coretype and l2_size else "") \
+        + (f"`OPENBLAS_L2_SIZE={l2_size}`" if l2_size else "")
+    prose(out, "**OPENBLAS_CORETYPE.**",
+          f"This machine's environment sets {pinned}, which pins OpenBLAS to kernels other"
+          " than its own choice (older builds misdetect some processors)." if pinned else
+          "This machine's environment sets neither `OPENBLAS_CORETYPE` nor `OPENBLAS_L2_SIZE`,"
+          " which some machines set to pin OpenBLAS to older kernels.",
+          "The comparison runs OpenBLAS and PyTorch with both variables removed",
           "from their environment, so that OpenBLAS picks its kernels from the CPU:",
           f"`openblas_get_corename()` then says `{results.first('openblas', 'corename') or '?'}`",
           f"(PyTorch's OpenBLAS: `{results.first('torch', 'corename') or '?'}`), and the results",
-          "check passes. The column \"OpenBLAS (Haswell)\" is the same program with the",
-          "environment as it is set",
-          f"(`{results.first('openblas-haswell', 'corename') or '?'}` kernels, AVX2 only), for",
-          "reference.")
+          "check passes. The column \"OpenBLAS (Haswell)\" is the same program run with",
+          "`OPENBLAS_CORETYPE=Haswell`",
+          f"(`openblas_get_corename()`: `{results.first('openblas-haswell', 'corename') or '?'}`;"
+          " AVX2 kernels), for reference.")
     prose(out, "Single thread everywhere in the main table: `slope bench --threads 1`,",
           "`OMP_NUM_THREADS=1`, `OPENBLAS_NUM_THREADS=1`, `torch.set_num_threads(1)`.")
 

@@ -99,10 +99,11 @@ table_configs=(slope onednn libxsmm openblas openblas-haswell eigen torch)
 thread_configs=(slope-1t slope-2t onednn-2t)
 
 # Single thread everywhere unless a config says otherwise. OPENBLAS_CORETYPE and
-# OPENBLAS_L2_SIZE may be set on this machine to pin old OpenBLAS builds to the Haswell
+# OPENBLAS_L2_SIZE may be set on a machine to pin old OpenBLAS builds to the Haswell
 # kernels; the peers run without them (OpenBLAS then picks its kernels from the CPU:
 # the JSON lines record which, and every peer checks its results before timing) except
-# the "openblas-haswell" config, which keeps the setting as it is.
+# the "openblas-haswell" config, which asks for the Haswell kernels (AVX2) whatever the
+# environment says.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 no_coretype=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 
@@ -119,7 +120,7 @@ run_config() {
     onednn-2t) OMP_NUM_THREADS=2 "$peers/onednn_bench" "${peer_args[@]}" --threads 2 ;;
     libxsmm) "$peers/libxsmm_bench" "${peer_args[@]}" --threads 1 ;;
     openblas) "${no_coretype[@]}" "$peers/openblas_bench" "${peer_args[@]}" --threads 1 ;;
-    openblas-haswell) "$peers/openblas_bench" "${peer_args[@]}" --threads 1 ;;
+    openblas-haswell) "${no_coretype[@]}" OPENBLAS_CORETYPE=Haswell "$peers/openblas_bench" "${peer_args[@]}" --threads 1 ;;
     eigen) "$peers/eigen_bench" "${peer_args[@]}" --threads 1 ;;
     torch) "${no_coretype[@]}" "$python" "$root/bench/peers/torch_bench.py" "${peer_args[@]}" --threads 1 ;;
   esac
