@@ -21,12 +21,14 @@ DenseTiling denseTiling(int64_t units, int64_t in, const TargetSpec &target) {
   // for weights that stay in L2, where batch 1 runs single-row tiles whose speed is the
   // number of independent accumulator chains (4); 8 x 3 for larger weights, streamed
   // once per column tile, where 8-row blocks divide the usual batch sizes (16, 64, ...)
-  // with no clamped rest.
+  // with no clamped rest; 8 x 1 for layers a single vector wide, whose 6 rows would be
+  // too few accumulator chains to keep both FMA ports busy.
   int64_t vectors = std::max<int64_t>((units + t.lanes - 1) / t.lanes, 1);
   bool wide = target.vectorRegisters >= 32;
   unsigned maxVectors = wide ? (t.kBlocked ? 3 : 4) : 2;
   t.nv = static_cast<unsigned>(std::min<int64_t>(maxVectors, vectors));
-  t.mr = std::min(wide && t.kBlocked ? 8u : 6u, (target.vectorRegisters - t.nv - 1) / t.nv);
+  t.mr = std::min(wide && (t.kBlocked || t.nv == 1) ? 8u : 6u,
+                  (target.vectorRegisters - t.nv - 1) / t.nv);
   t.fullTiles = units / t.fullWidth();
   int64_t rest = units - t.fullTiles * t.fullWidth();
   if (rest > 0) {

@@ -94,6 +94,7 @@ TEST_CASE("jit: single rows pair the column tiles of weights that fit in L2") {
       {300, 320, true},  // 5 tiles: two pairs and one alone
       {19, 70, true},    // 1 tile + 6: nothing to pair with AVX-512
       {3, 130, true},    // fewer inputs than one unrolled iteration of the k loop
+      {37, 10, true},    // one vector wide: blocks of 8 rows (AVX-512), any rest a block
   };
   // Blocks of 6 rows; a rest of 1 or 2 rows (AVX-512) runs row by row. The k loops
   // run 4 steps per iteration in single rows, 2 in blocks (kUnrollSteps): 37, 19 and 3
