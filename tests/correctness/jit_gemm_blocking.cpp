@@ -106,9 +106,24 @@ TEST_CASE("jit: weights that stream from L3 or memory are prefetched ahead, cach
   // The 1100 x 200 layer takes the blocked path (its weights do not fit in L2): at 1 to
   // mr/2 rows its tiles stream them once, and at more rows each pass's first row block
   // brings them in, both with a software prefetch ahead of the loads. The 64 x 32
-  // layer's weights stay in cache: no prefetch.
+  // layer's weights stay in cache: no prefetch of them, only of the next block's inputs
+  // (6 rows of 256 bytes, well under kNextInputsPrefetchMaxBytes).
   ir::Graph blocked = parseNetwork(blockedNetwork({1100, 200, true}));
-  CHECK(backend::emitLlvmText(blocked).find("call void @llvm.prefetch") != std::string::npos);
+  std::string blockedIr = backend::emitLlvmText(blocked);
+  CHECK(blockedIr.find("%weights.ahead") != std::string::npos);
   ir::Graph small = parseNetwork(blockedNetwork({64, 32, true}));
-  CHECK(backend::emitLlvmText(small).find("@llvm.prefetch") == std::string::npos);
+  std::string smallIr = backend::emitLlvmText(small);
+  CHECK(smallIr.find("%weights.ahead") == std::string::npos);
+  CHECK(smallIr.find("%next.inputs") != std::string::npos);
+  CHECK(smallIr.find("call void @llvm.prefetch") != std::string::npos);
+}
+
+TEST_CASE("jit: the next block's inputs are prefetched only while they fit in L1") {
+  // Blocks of 8 rows with AVX-512, 6 with AVX2: 1500 inputs make 48,000 or 36,000
+  // bytes, over the 32 KiB limit (and the tiles of up to 4 rows that stream these
+  // weights have no next block); 1000 inputs 32,000 or 24,000 bytes, under it.
+  CHECK(backend::emitLlvmText(parseNetwork(blockedNetwork({1500, 100, true})))
+            .find("%next.inputs") == std::string::npos);
+  CHECK(backend::emitLlvmText(parseNetwork(blockedNetwork({1000, 200, true})))
+            .find("%next.inputs") != std::string::npos);
 }
