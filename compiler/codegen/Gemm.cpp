@@ -170,10 +170,14 @@ void prefetchWeights(KernelBuilder &k, const DenseShape &s, const ColumnTile &t,
 /// while a block runs over the whole K. Those of the 784 x 128 layer's next 6 rows
 /// (18 KiB) come from L3 at batch 1024 (the inputs, 3.1 MiB, outgrow L2), and the
 /// prefetch ran that layer 4% faster and the 784->128->64->10 MLP 3-4%; 1024 x 1024 at
-/// batch 256 (32 KiB, from L2) ran 3% faster. A larger next block (4096 x 4096: 128
-/// KiB) would evict the current one's inputs from L1, and prefetched into L2 instead it
-/// ran no faster.
+/// batch 256 (32 KiB, from L2) ran 3% faster in one set of alternating runs and within
+/// the noise in another. A larger next block (4096 x 4096: 128 KiB) would evict the
+/// current one's inputs from L1, and prefetched into L2 instead it ran no faster.
 constexpr int64_t kNextInputsPrefetchMaxBytes = 32 * 1024;
+
+/// The cache line a prefetch brings in (x86-64 and most AArch64 cores; where lines are
+/// longer, a run prefetched line by line is still covered, only some prefetches repeat).
+constexpr int64_t kCacheLineBytes = 64;
 
 /// Transposes a square matrix of vectors (lanes x lanes, lanes a power of two) in
 /// registers: log2(lanes) rounds that swap the off-diagonal blocks of each size, two
@@ -343,10 +347,10 @@ void emitTile(KernelBuilder &k, const DenseShape &s, unsigned mr, const ColumnTi
         prefetchNext ? b.CreateGEP(b.getInt8Ty(), xBase, k.i64c(nextBytes)) : nullptr;
     acc = k.loop("k", k.i64c(iterations), init,
                  [&](llvm::Value *i, std::vector<llvm::Value *> &c) {
-      for (int64_t line = 0; line * 64 < nextStep; ++line)
+      for (int64_t line = 0; line * kCacheLineBytes < nextStep; ++line)
         emitPrefetch(k, b.CreateGEP(b.getInt8Ty(), nextRows,
                                     b.CreateAdd(b.CreateMul(i, k.i64c(nextStep)),
-                                                k.i64c(line * 64)),
+                                                k.i64c(line * kCacheLineBytes)),
                                     "next.inputs"));
       llvm::Value *first = b.CreateAdd(kr.k0, b.CreateMul(i, k.i64c(unroll)));
       for (int64_t j = 0; j < unroll; ++j)
