@@ -1,10 +1,10 @@
 // The cache-blocked dense kernel (weights larger than L2: K cut into passes, column tiles
-// outside rows) bit for bit against the kernel-order evaluator, on shapes chosen for
-// its edge cases: K not a multiple of the pass length, a single pass, a column tail in
-// the last panel, a narrower last column tile, batches 0, 1, odd and across row blocks;
-// with a residual add and a bias-free layer so that the epilogue is seen to run once,
-// on the full sums. And the single-row tiles of weights that fit in L2, which pair
-// column tiles.
+// outside rows; at a few row blocks, each column tile chunk by chunk) bit for bit against
+// the kernel-order evaluator, on shapes chosen for its edge cases: K not a multiple of
+// the pass or chunk length, a single pass, a column tail in the last panel, a narrower
+// last column tile, batches 0, 1, odd and across row blocks; with a residual add and a
+// bias-free layer so that the epilogue is seen to run once, on the full sums. And the
+// single-row tiles of weights that fit in L2, which pair column tiles.
 #include "jit_testing.h"
 
 using namespace slope;
@@ -79,10 +79,12 @@ TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every 
   };
   // Row blocks are 8 rows with AVX-512 (6 with AVX2): a rest of 3 rows or more (2 with
   // AVX2) runs as one clamped block, a smaller one row by row; 1 to 4 rows in all (1 to
-  // 3 with AVX2) run as one tile of exactly that many rows over the whole K. Between
-  // them these batches give every rest from 1 to 7 alone and several after one and two
-  // blocks.
-  checkShapes(shapes, {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16, 19, 22, 23});
+  // 3 with AVX2) run as one tile of exactly that many rows over the whole K. Two to four
+  // blocks with no single rows run chunk by chunk (128 inputs: the shapes' K leave last
+  // chunks of 52, 128, 1, 92, 4 and 8); more blocks, or single rows after them, pass by
+  // pass. Between them these batches give every rest from 1 to 7 alone and several
+  // after one to four blocks, on both sides of the chunked orders' limits.
+  checkShapes(shapes, {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16, 19, 22, 23, 24, 25, 32, 33, 35});
 }
 
 TEST_CASE("jit: single rows pair the column tiles of weights that fit in L2") {
@@ -111,9 +113,12 @@ TEST_CASE("jit: weights that stream from L3 or memory are prefetched ahead, cach
   ir::Graph blocked = parseNetwork(blockedNetwork({1100, 200, true}));
   std::string blockedIr = backend::emitLlvmText(blocked);
   CHECK(blockedIr.find("%weights.ahead") != std::string::npos);
+  // At two to four row blocks, the blocks share the prefetch of the stream instead.
+  CHECK(blockedIr.find("%stream.ahead") != std::string::npos);
   ir::Graph small = parseNetwork(blockedNetwork({64, 32, true}));
   std::string smallIr = backend::emitLlvmText(small);
   CHECK(smallIr.find("%weights.ahead") == std::string::npos);
+  CHECK(smallIr.find("%stream.ahead") == std::string::npos);
   CHECK(smallIr.find("%next.inputs") != std::string::npos);
   CHECK(smallIr.find("call void @llvm.prefetch") != std::string::npos);
 }
