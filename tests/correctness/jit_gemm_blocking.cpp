@@ -76,12 +76,13 @@ TEST_CASE("jit: cache-blocked dense matches the kernel-order evaluator at every 
       {1500, 100, true},  // 1 pass of 1500; 100 = 2 tiles + 4
       {2052, 300, true},  // 2 passes of 1026: just over one pass; 300 = 6 tiles + 12
       {8200, 33, true},   // 5 passes of 1640; 33: no full tile, 3 vectors, the last 1 wide
+      {100, 1400, true},  // 1 pass, shorter than one chunk; 1400 = 29 tiles + 8
   };
   // Row blocks are 8 rows with AVX-512 (6 with AVX2): a rest of 3 rows or more (2 with
   // AVX2) runs as one clamped block, a smaller one row by row; 1 to 4 rows in all (1 to
   // 3 with AVX2) run as one tile of exactly that many rows over the whole K. Two to four
   // blocks with no single rows run chunk by chunk (128 inputs: the shapes' K leave last
-  // chunks of 52, 128, 1, 92, 4 and 8); more blocks, or single rows after them, pass by
+  // chunks of 52, 128, 1, 92, 4, 8 and 100); more blocks, or single rows after them, pass by
   // pass. Between them these batches give every rest from 1 to 7 alone and several
   // after one to four blocks, on both sides of the chunked orders' limits.
   checkShapes(shapes, {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16, 19, 22, 23, 24, 25, 32, 33, 35});
