@@ -749,9 +749,9 @@ void emitDenseKernel(KernelBuilder &k) {
   s.tiling = denseTiling(s.units, s.in, k.target);
 
   // Weights that fit in L2 are read once per block of rows, rows outside: nothing to
-  // block. Larger ones are cut into passes over at most kMaxKBlock inputs, column tiles
-  // outside rows, so that a weight block (<= 384 KiB with AVX-512) stays in L2 while
-  // the rows' inputs for the pass stream past it.
+  // block. Larger ones are cut into passes over at most denseKPassLimit inputs, column
+  // tiles outside rows, so that a weight block (<= 384 KiB with AVX-512, 768 KiB with
+  // a 2 MiB L2) stays in L2 while the rows' inputs for the pass stream past it.
   // Weights passed at run time in the user's layout are packed by the kernel itself, one
   // column tile and pass at a time, into a panel that the row blocks then share: the
   // K-blocked order (column tiles outside rows) whatever their size.
