@@ -99,7 +99,7 @@ struct DenseShape {
   /// The tiles run in blocks of rows, one after the other: each may prefetch the next
   /// block's inputs (kNextInputsPrefetchMaxBytes).
   bool rowBlocks = false;
-  /// Chunk by chunk (emitChunkedColumns): the row blocks of a chunk, this many (i64),
+  /// Chunk by chunk (emitChunkedColumnsOrElse): the row blocks of a chunk, this many (i64),
   /// share the prefetch of the weight stream kChunkStreamAheadBytes ahead, each its own
   /// part of it. Null otherwise.
   llvm::Value *streamBlocks = nullptr;
@@ -525,7 +525,8 @@ llvm::Value *blockBeatsSingleRows(KernelBuilder &k, const DenseShape &s, llvm::V
 /// How forEachRowBlock cuts k.rows into blocks of mr rows.
 struct RowBlocks {
   llvm::Value *fullBlocks; // blocks of mr rows that exist
-  llvm::Value *extra;      // i1: the rest runs as one more block
+  llvm::Value *rest;       // rows after them
+  llvm::Value *extra;      // i1: the rest runs as one more block, else row by row
   llvm::Value *blocks;     // blocks in all
 };
 
@@ -537,7 +538,8 @@ RowBlocks rowBlocks(KernelBuilder &k, const DenseShape &s, bool shiftLast) {
   llvm::Value *extra = blockBeatsSingleRows(k, s, rest);
   if (shiftLast)
     extra = b.CreateAnd(extra, b.CreateICmpSGE(k.rows, mrc));
-  return RowBlocks{fullBlocks, extra, b.CreateAdd(fullBlocks, b.CreateZExt(extra, k.i64()))};
+  return RowBlocks{fullBlocks, rest, extra,
+                   b.CreateAdd(fullBlocks, b.CreateZExt(extra, k.i64()))};
 }
 
 /// Calls `body(mr, row0, lastRow)` for every block of rows: blocks of mr rows, then the
@@ -667,11 +669,10 @@ void emitChunkedColumnsOrElse(KernelBuilder &k, const DenseShape &s,
   llvm::IRBuilder<> &b = k.b;
   const unsigned mr = s.tiling.mr;
   RowBlocks cut = rowBlocks(k, s, /*shiftLast=*/false);
-  llvm::Value *rest = b.CreateSub(k.rows, b.CreateMul(cut.fullBlocks, k.i64c(mr)));
   llvm::Value *chunked =
       b.CreateAnd(b.CreateAnd(b.CreateICmpSGE(cut.blocks, k.i64c(2)),
                               b.CreateICmpSLE(cut.blocks, k.i64c(kChunkedMaxBlocks))),
-                  b.CreateOr(cut.extra, b.CreateICmpEQ(rest, k.i64c(0))));
+                  b.CreateOr(cut.extra, b.CreateICmpEQ(cut.rest, k.i64c(0))));
   llvm::BasicBlock *few = llvm::BasicBlock::Create(b.getContext(), "few_blocks", k.function);
   llvm::BasicBlock *more = llvm::BasicBlock::Create(b.getContext(), "more_blocks", k.function);
   llvm::BasicBlock *done = llvm::BasicBlock::Create(b.getContext(), "blocks_done", k.function);
